@@ -1,0 +1,107 @@
+/**
+ * `sigledger` command line. Exit codes: 0 success, 1 failure, 2 usage or configuration error.
+ * Errors print one line on stderr, never a stack trace.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { loadConfig } from '../config.ts';
+import { ConfigError, isLedgerError } from '../errors.ts';
+
+interface Command {
+  readonly summary: string;
+  readonly usage: string;
+  readonly options: NonNullable<ParseArgsConfig['options']>;
+  run(values: Record<string, string | boolean | string[] | boolean[] | undefined>, io: Io): Promise<number>;
+}
+
+export interface Io {
+  readonly out: (line: string) => void;
+  readonly err: (line: string) => void;
+  readonly env: NodeJS.ProcessEnv;
+}
+
+const COMMANDS: Record<string, Command> = {
+  serve: {
+    summary: 'start the service (initialises the data directory on first start)',
+    usage: 'sigledger serve [--port N] [--host H] [--data DIR] [--store sqlite|esdb]',
+    options: {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      data: { type: 'string' },
+      store: { type: 'string' },
+    },
+    async run(values, io) {
+      const config = loadConfig(
+        { port: values.port as string | undefined, host: values.host as string | undefined, data: values.data as string | undefined, store: values.store as string | undefined },
+        io.env,
+      );
+      const { startService } = await import('../main.ts');
+      const service = await startService(config);
+      io.out(`sigledger listening on ${service.url}`);
+      return new Promise<number>((resolve) => {
+        let stopping = false;
+        const stop = (signal: string) => {
+          if (stopping) return;
+          stopping = true;
+          service.logger.info({ signal }, 'signal received');
+          service.close().then(
+            () => resolve(0),
+            (err: unknown) => {
+              io.err(`sigledger: shutdown failed: ${(err as Error).message}`);
+              resolve(1);
+            },
+          );
+        };
+        process.once('SIGTERM', () => stop('SIGTERM'));
+        process.once('SIGINT', () => stop('SIGINT'));
+      });
+    },
+  },
+};
+
+function usage(): string {
+  const lines = ['Usage: sigledger <command> [options]', '', 'Commands:'];
+  for (const [name, c] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(10)} ${c.summary}`, `             ${c.usage}`);
+  lines.push('', 'Configuration: flags, else SIGLEDGER_* environment variables, else defaults (see README).');
+  lines.push('Run `sigledger <command> --help` for a command’s options.');
+  return lines.join('\n');
+}
+
+export async function main(argv: readonly string[], io: Io = defaultIo()): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    io.out(usage());
+    return name === undefined ? 2 : 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    io.err(`sigledger: unknown command "${name.slice(0, 40)}" (see sigledger --help)`);
+    return 2;
+  }
+  let values: Record<string, string | boolean | string[] | boolean[] | undefined>;
+  try {
+    const parsed = parseArgs({ args: [...rest], options: { ...command.options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: false });
+    values = parsed.values;
+  } catch (err) {
+    io.err(`sigledger ${name}: ${(err as Error).message.split('\n')[0]}`);
+    io.err(`usage: ${command.usage}`);
+    return 2;
+  }
+  if (values.help) {
+    io.out(`usage: ${command.usage}`);
+    return 0;
+  }
+  try {
+    return await command.run(values, io);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      io.err(`sigledger ${name}: ${err.message}`);
+      return 2;
+    }
+    io.err(`sigledger ${name}: ${isLedgerError(err) ? `${err.code}: ${err.message}` : 'unexpected error'}`);
+    return 1;
+  }
+}
+
+function defaultIo(): Io {
+  return { out: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`), env: process.env };
+}

@@ -1,0 +1,82 @@
+/**
+ * Configuration: flags, else environment `SIGLEDGER_*`, else defaults (SPEC §1). Everything is
+ * validated here; an invalid value throws ConfigError with one clear line, which the CLI prints
+ * before exiting 2.
+ */
+import { resolve } from 'node:path';
+import { ConfigError } from './errors.ts';
+
+export type StoreKind = 'sqlite' | 'esdb';
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface Config {
+  readonly port: number;
+  readonly host: string;
+  readonly dataDir: string;
+  readonly store: StoreKind;
+  readonly esdbUrl: string | undefined;
+  readonly logLevel: LogLevel;
+  /** How long a graceful shutdown waits for in-flight requests before closing connections (ms). */
+  readonly shutdownTimeoutMs: number;
+}
+
+/** Flag values as parsed from the command line (undefined when not given). */
+export type Flags = Partial<Record<'port' | 'host' | 'data' | 'store', string | undefined>>;
+
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export const DEFAULTS = {
+  port: 8080,
+  host: '127.0.0.1',
+  dataDir: './data',
+  store: 'sqlite' as StoreKind,
+  logLevel: 'info' as LogLevel,
+  shutdownTimeoutMs: 10_000,
+};
+
+function pick(flag: string | undefined, env: string | undefined): string | undefined {
+  if (flag !== undefined) return flag;
+  if (env !== undefined && env !== '') return env;
+  return undefined;
+}
+
+function parseIntStrict(raw: string, name: string, min: number, max: number): number {
+  if (!/^\d{1,10}$/.test(raw.trim())) throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got "${truncate(raw)}"`);
+  const n = Number(raw.trim());
+  if (n < min || n > max) throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got "${truncate(raw)}"`);
+  return n;
+}
+
+const truncate = (s: string) => (s.length > 60 ? `${s.slice(0, 57)}...` : s);
+
+export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env): Config {
+  const portRaw = pick(flags.port, env.SIGLEDGER_PORT);
+  const port = portRaw === undefined ? DEFAULTS.port : parseIntStrict(portRaw, '--port / SIGLEDGER_PORT', 0, 65535);
+
+  const host = pick(flags.host, env.SIGLEDGER_HOST) ?? DEFAULTS.host;
+  if (!/^[A-Za-z0-9.:[\]-]{1,253}$/.test(host)) throw new ConfigError(`--host / SIGLEDGER_HOST is not a host name or address: "${truncate(host)}"`);
+
+  const dataRaw = pick(flags.data, env.SIGLEDGER_DATA_DIR) ?? DEFAULTS.dataDir;
+  if (dataRaw.trim() === '' || dataRaw.includes('\0')) throw new ConfigError('--data / SIGLEDGER_DATA_DIR must be a directory path');
+  const dataDir = resolve(dataRaw);
+
+  const storeRaw = pick(flags.store, env.SIGLEDGER_STORE) ?? DEFAULTS.store;
+  if (storeRaw !== 'sqlite' && storeRaw !== 'esdb') throw new ConfigError(`--store / SIGLEDGER_STORE must be "sqlite" or "esdb", got "${truncate(storeRaw)}"`);
+  const store: StoreKind = storeRaw;
+
+  const esdbUrl = env.SIGLEDGER_ESDB_URL || undefined;
+  if (store === 'esdb') {
+    if (!esdbUrl) throw new ConfigError('--store esdb needs SIGLEDGER_ESDB_URL (for example esdb://localhost:2113?tls=false)');
+    if (!/^(esdb|esdb\+discover|kurrentdb|kurrentdb\+discover|kdb|kdb\+discover):\/\/\S+$/.test(esdbUrl)) {
+      throw new ConfigError('SIGLEDGER_ESDB_URL must be an esdb:// or esdb+discover:// connection string');
+    }
+  }
+
+  const levelRaw = env.SIGLEDGER_LOG_LEVEL || DEFAULTS.logLevel;
+  if (!LOG_LEVELS.includes(levelRaw as LogLevel)) throw new ConfigError(`SIGLEDGER_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
+
+  const shutdownRaw = env.SIGLEDGER_SHUTDOWN_TIMEOUT_MS;
+  const shutdownTimeoutMs = shutdownRaw ? parseIntStrict(shutdownRaw, 'SIGLEDGER_SHUTDOWN_TIMEOUT_MS', 0, 600_000) : DEFAULTS.shutdownTimeoutMs;
+
+  return { port, host, dataDir, store, esdbUrl, logLevel: levelRaw as LogLevel, shutdownTimeoutMs };
+}

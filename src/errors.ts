@@ -1,0 +1,90 @@
+/**
+ * One error base class for the whole ledger. Every error that may reach a caller carries a
+ * stable string-literal code; `src/http/problem.ts` holds the single table mapping codes to
+ * HTTP statuses. Messages are for humans and never contain key material.
+ */
+export type ErrorCode =
+  // store
+  | 'concurrency_conflict'
+  | 'invalid_stream_name'
+  | 'invalid_event'
+  | 'invalid_expected_revision'
+  | 'invalid_position'
+  | 'store_unavailable'
+  | 'store_closed'
+  | 'integrity_violation'
+  // projections
+  | 'projection_failed'
+  | 'projection_timeout'
+  // configuration
+  | 'config_invalid'
+  // callers (OpTok / PoE) and quotas
+  | 'unauthenticated'
+  | 'forbidden'
+  | 'rate_limited'
+  | 'concurrency_limited'
+  // keys and signing
+  | 'key_not_found'
+  | 'key_store_unavailable'
+  | 'no_active_key'
+  | 'invalid_request'
+  | 'invalid_statement'
+  // http
+  | 'bad_request'
+  | 'not_found'
+  | 'method_not_allowed'
+  | 'payload_too_large'
+  | 'unsupported_media_type'
+  | 'not_ready'
+  | 'internal';
+
+export class LedgerError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Readonly<Record<string, unknown>> | undefined;
+
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'LedgerError';
+    this.code = code;
+    this.details = details;
+  }
+}
+
+/** The expected revision of an append did not match the stream's actual revision. */
+export class ConcurrencyError extends LedgerError {
+  readonly stream: string;
+  readonly expected: string;
+  readonly actual: string;
+
+  constructor(stream: string, expected: string, actual: string) {
+    super('concurrency_conflict', `stream "${stream}" expected revision ${expected} but is at ${actual}`, {
+      stream,
+      expected,
+      actual,
+    });
+    this.name = 'ConcurrencyError';
+    this.stream = stream;
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+/** Stored history does not match its hash chain (or another integrity check); names the position. */
+export class IntegrityError extends LedgerError {
+  readonly position: number;
+
+  constructor(position: number, message: string, details?: Record<string, unknown>) {
+    super('integrity_violation', `integrity violation at position ${position}: ${message}`, { position, ...details });
+    this.name = 'IntegrityError';
+    this.position = position;
+  }
+}
+
+export class ConfigError extends LedgerError {
+  constructor(message: string) {
+    super('config_invalid', message);
+    this.name = 'ConfigError';
+  }
+}
+
+export const isLedgerError = (e: unknown): e is LedgerError => e instanceof LedgerError;

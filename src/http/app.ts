@@ -1,0 +1,55 @@
+/**
+ * `createApp(deps)` builds the whole HTTP surface as a Hono app, with no server attached, so
+ * tests drive it through `app.request()`. One `onError` turns every error into problem+json.
+ */
+import { Hono } from 'hono';
+import type { Logger } from '../app/logger.ts';
+import type { Ledger } from '../app/ledger.ts';
+import type { Metrics } from '../app/metrics.ts';
+import { LedgerError } from '../errors.ts';
+import { openApiDocument } from './openapi.ts';
+import { opsRoutes } from './ops.ts';
+import { problemOf, problemResponse } from './problem.ts';
+
+export interface AppDeps {
+  readonly ledger: Ledger;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly version: string;
+  /** True once a graceful shutdown began: responses then ask clients to close the connection. */
+  readonly draining?: () => boolean;
+}
+
+export function createApp(deps: AppDeps): Hono {
+  const app = new Hono();
+  const log = deps.logger;
+
+  app.use(async (c, next) => {
+    const started = performance.now();
+    await next();
+    if (deps.draining?.()) c.header('connection', 'close');
+    const route = c.res.status === 404 && c.req.routePath === '/*' ? 'unmatched' : c.req.routePath;
+    const seconds = (performance.now() - started) / 1000;
+    deps.metrics.httpDuration.observe({ method: c.req.method, route, status: String(c.res.status) }, seconds);
+    if (c.res.status >= 500) log.warn({ method: c.req.method, route, status: c.res.status, ms: seconds * 1000 }, 'request failed');
+    else log.debug({ method: c.req.method, route, status: c.res.status, ms: seconds * 1000 }, 'request');
+  });
+
+  app.route('/', opsRoutes(deps));
+
+  const openapi = JSON.stringify(openApiDocument(deps.version));
+  app.get('/openapi.json', (c) => c.body(openapi, 200, { 'content-type': 'application/json' }));
+
+  app.notFound((c) => problemResponse(c, problemOf(new LedgerError('not_found', `no route for ${c.req.method} ${new URL(c.req.url).pathname.slice(0, 200)}`))));
+
+  app.onError((err, c) => {
+    const problem = problemOf(err);
+    if (problem.status >= 500) {
+      // Log the code and message, never the request body or headers.
+      log.error({ code: problem.code, err: err instanceof LedgerError ? { code: err.code, message: err.message } : { name: err.name, message: err.message } }, 'request error');
+    }
+    return problemResponse(c, problem);
+  });
+
+  return app;
+}

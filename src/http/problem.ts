@@ -1,0 +1,80 @@
+/**
+ * RFC 9457 problem details. The one table from error code to HTTP status lives here; nothing
+ * else in the code base decides a status for an error.
+ */
+import type { Context } from 'hono';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { isLedgerError, type ErrorCode } from '../errors.ts';
+
+export const STATUS_BY_CODE: Readonly<Record<ErrorCode, ContentfulStatusCode>> = {
+  concurrency_conflict: 409,
+  invalid_stream_name: 400,
+  invalid_event: 400,
+  invalid_expected_revision: 400,
+  invalid_position: 400,
+  store_unavailable: 503,
+  store_closed: 503,
+  integrity_violation: 500,
+  projection_failed: 503,
+  projection_timeout: 503,
+  config_invalid: 500,
+  unauthenticated: 401,
+  forbidden: 403,
+  rate_limited: 429,
+  concurrency_limited: 429,
+  key_not_found: 404,
+  key_store_unavailable: 503,
+  no_active_key: 503,
+  invalid_request: 400,
+  invalid_statement: 400,
+  bad_request: 400,
+  not_found: 404,
+  method_not_allowed: 405,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  not_ready: 503,
+  internal: 500,
+};
+
+const TITLE_BY_STATUS: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  429: 'Too Many Requests',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
+  413: 'Content Too Large',
+  415: 'Unsupported Media Type',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+
+export interface Problem {
+  readonly type: string;
+  readonly title: string;
+  readonly status: number;
+  readonly code: ErrorCode;
+  readonly detail: string;
+  readonly [extra: string]: unknown;
+}
+
+export function problemOf(err: unknown): Problem {
+  if (isLedgerError(err)) {
+    const status = STATUS_BY_CODE[err.code] ?? 500;
+    // 5xx details are generic: internals (paths, vendor messages) stay in the server log.
+    const detail = status >= 500 && err.code === 'internal' ? 'internal error' : err.message;
+    return { type: `https://sigledger.dev/problems/${err.code}`, title: TITLE_BY_STATUS[status] ?? 'Error', status, code: err.code, detail };
+  }
+  return { type: 'https://sigledger.dev/problems/internal', title: TITLE_BY_STATUS[500]!, status: 500, code: 'internal', detail: 'internal error' };
+}
+
+export function problemResponse(c: Context, problem: Problem, headers?: Record<string, string>): Response {
+  return c.body(JSON.stringify(problem), problem.status as ContentfulStatusCode, {
+    'content-type': PROBLEM_CONTENT_TYPE,
+    'cache-control': 'no-store',
+    ...headers,
+  });
+}

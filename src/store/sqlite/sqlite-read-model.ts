@@ -1,0 +1,124 @@
+/**
+ * Read models on a local SQLite file. They are derived data: rebuilt from the event history
+ * whenever missing, so synchronous=NORMAL suffices; a checkpoint is written in the same
+ * transaction as the documents it covers, so a crash never leaves them apart.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { LedgerError } from '../../errors.ts';
+import type { JsonValue } from '../port.ts';
+import type { Checkpoint, ReadModelStore, ReadModelTx } from '../../projections/read-model.ts';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS docs (collection TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (collection, key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS blobs (collection TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (collection, key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS checkpoints (projection TEXT PRIMARY KEY, version INTEGER NOT NULL, position INTEGER NOT NULL);
+`;
+
+const MAX_LIST = 10_000;
+
+export class SqliteReadModelStore implements ReadModelStore {
+  private readonly db: Database.Database;
+  private readonly s;
+
+  constructor(path: string) {
+    try {
+      if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+      this.db = new Database(path, { timeout: 5000 });
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = NORMAL');
+      this.db.exec(SCHEMA);
+    } catch (err) {
+      throw new LedgerError('store_unavailable', `cannot open the read-model database (${(err as { code?: string }).code ?? 'error'})`, undefined, { cause: err });
+    }
+    const db = this.db;
+    this.s = {
+      get: db.prepare<[string, string], { value: string }>('SELECT value FROM docs WHERE collection = ? AND key = ?'),
+      put: db.prepare<[string, string, string]>('INSERT INTO docs (collection, key, value) VALUES (?, ?, ?) ON CONFLICT (collection, key) DO UPDATE SET value = excluded.value'),
+      del: db.prepare<[string, string]>('DELETE FROM docs WHERE collection = ? AND key = ?'),
+      listAfter: db.prepare<[string, string, number], { key: string; value: string }>('SELECT key, value FROM docs WHERE collection = ? AND key > ? ORDER BY key LIMIT ?'),
+      listFrom: db.prepare<[string, string, number], { key: string; value: string }>('SELECT key, value FROM docs WHERE collection = ? AND key >= ? ORDER BY key LIMIT ?'),
+      count: db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM docs WHERE collection = ?'),
+      getBlob: db.prepare<[string, string], { value: Buffer }>('SELECT value FROM blobs WHERE collection = ? AND key = ?'),
+      putBlob: db.prepare<[string, string, Uint8Array]>('INSERT INTO blobs (collection, key, value) VALUES (?, ?, ?) ON CONFLICT (collection, key) DO UPDATE SET value = excluded.value'),
+      delBlob: db.prepare<[string, string]>('DELETE FROM blobs WHERE collection = ? AND key = ?'),
+      getCp: db.prepare<[string], { version: number; position: number }>('SELECT version, position FROM checkpoints WHERE projection = ?'),
+      setCp: db.prepare<[string, number, number]>('INSERT INTO checkpoints (projection, version, position) VALUES (?, ?, ?) ON CONFLICT (projection) DO UPDATE SET version = excluded.version, position = excluded.position'),
+      resetDocs: db.prepare<[string, string]>("DELETE FROM docs WHERE collection = ? OR collection LIKE ? ESCAPE '\\'"),
+      resetBlobs: db.prepare<[string, string]>("DELETE FROM blobs WHERE collection = ? OR collection LIKE ? ESCAPE '\\'"),
+      resetCp: db.prepare<[string]>('DELETE FROM checkpoints WHERE projection = ?'),
+    };
+  }
+
+  get<T extends JsonValue = JsonValue>(collection: string, key: string): T | undefined {
+    const row = this.s.get.get(collection, key);
+    return row ? (JSON.parse(row.value) as T) : undefined;
+  }
+
+  getBlob(collection: string, key: string): Uint8Array | undefined {
+    return this.s.getBlob.get(collection, key)?.value;
+  }
+
+  list<T extends JsonValue = JsonValue>(collection: string, options: { after?: string; prefix?: string; limit?: number } = {}) {
+    const limit = Math.min(Math.max(1, Math.trunc(options.limit ?? 100)), MAX_LIST);
+    const prefix = options.prefix ?? '';
+    const after = options.after;
+    const rows =
+      after !== undefined && after >= prefix
+        ? this.s.listAfter.all(collection, after, limit)
+        : this.s.listFrom.all(collection, prefix, limit);
+    const out: { key: string; value: T }[] = [];
+    for (const r of rows) {
+      if (!r.key.startsWith(prefix)) break;
+      out.push({ key: r.key, value: JSON.parse(r.value) as T });
+    }
+    return out;
+  }
+
+  count(collection: string): number {
+    return this.s.count.get(collection)?.n ?? 0;
+  }
+
+  private readonly tx: ReadModelTx = {
+    get: (c, k) => this.get(c, k),
+    getBlob: (c, k) => this.getBlob(c, k),
+    list: (c, o) => this.list(c, o),
+    count: (c) => this.count(c),
+    put: (c, k, v) => {
+      this.s.put.run(c, k, JSON.stringify(v));
+    },
+    putBlob: (c, k, v) => {
+      this.s.putBlob.run(c, k, v);
+    },
+    delete: (c, k) => {
+      this.s.del.run(c, k);
+      this.s.delBlob.run(c, k);
+    },
+  };
+
+  transaction<T>(fn: (tx: ReadModelTx) => T): T {
+    return this.db.transaction(() => fn(this.tx))();
+  }
+
+  getCheckpoint(projection: string): Checkpoint | undefined {
+    return this.s.getCp.get(projection);
+  }
+
+  setCheckpoint(_tx: ReadModelTx, projection: string, cp: Checkpoint): void {
+    this.s.setCp.run(projection, cp.version, cp.position);
+  }
+
+  reset(projection: string): void {
+    const like = projection.replace(/[\\%_]/g, (c) => `\\${c}`) + '.%';
+    this.db.transaction(() => {
+      this.s.resetDocs.run(projection, like);
+      this.s.resetBlobs.run(projection, like);
+      this.s.resetCp.run(projection);
+    })();
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
