@@ -7,6 +7,8 @@ import { resolve } from 'node:path';
 import { ConfigError } from './errors.ts';
 
 export type StoreKind = 'sqlite' | 'esdb';
+export type AuthMode = 'dev' | 'jwks';
+export type KeyStoreKind = 'file' | 'pkcs11';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
 export interface Config {
@@ -18,6 +20,22 @@ export interface Config {
   readonly logLevel: LogLevel;
   /** How long a graceful shutdown waits for in-flight requests before closing connections (ms). */
   readonly shutdownTimeoutMs: number;
+  /** `dev` (default without a JWKS): local issuer and approvers in DATA_DIR/dev. `jwks`: production. */
+  readonly authMode: AuthMode;
+  readonly auth: {
+    /** OpTok verification keys: JWKS file path, inline JSON or http(s) URL (jwks mode). */
+    readonly jwks: string | undefined;
+    readonly issuer: string | undefined;
+    /** PoE (entitlement) verification keys and issuer (jwks mode). */
+    readonly poeJwks: string | undefined;
+    readonly poeIssuer: string | undefined;
+  };
+  readonly keyStore: KeyStoreKind;
+  /** Raw SIGLEDGER_KEK (validated by the file key store; never logged). */
+  readonly kek: string | undefined;
+  readonly pkcs11: { readonly module: string | undefined; readonly tokenLabel: string | undefined; readonly pin: string | undefined };
+  /** Raw SIGLEDGER_PLANS (a JSON file path or inline JSON), parsed at start-up. */
+  readonly plans: string | undefined;
 }
 
 /** Flag values as parsed from the command line (undefined when not given). */
@@ -78,5 +96,44 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env): 
   const shutdownRaw = env.SIGLEDGER_SHUTDOWN_TIMEOUT_MS;
   const shutdownTimeoutMs = shutdownRaw ? parseIntStrict(shutdownRaw, 'SIGLEDGER_SHUTDOWN_TIMEOUT_MS', 0, 600_000) : DEFAULTS.shutdownTimeoutMs;
 
-  return { port, host, dataDir, store, esdbUrl, logLevel: levelRaw as LogLevel, shutdownTimeoutMs };
+  const jwks = env.SIGLEDGER_JWKS || undefined;
+  const authRaw = env.SIGLEDGER_AUTH_MODE || (jwks ? 'jwks' : 'dev');
+  if (authRaw !== 'dev' && authRaw !== 'jwks') throw new ConfigError(`SIGLEDGER_AUTH_MODE must be "dev" or "jwks", got "${truncate(authRaw)}"`);
+  const auth = {
+    jwks,
+    issuer: env.SIGLEDGER_ISSUER || undefined,
+    poeJwks: env.SIGLEDGER_POE_JWKS || undefined,
+    poeIssuer: env.SIGLEDGER_POE_ISSUER || undefined,
+  };
+  if (authRaw === 'jwks') {
+    const missing = (['SIGLEDGER_JWKS', 'SIGLEDGER_ISSUER', 'SIGLEDGER_POE_JWKS', 'SIGLEDGER_POE_ISSUER'] as const).filter((k) => !env[k]);
+    if (missing.length > 0) throw new ConfigError(`SIGLEDGER_AUTH_MODE=jwks needs ${missing.join(', ')}`);
+  }
+
+  const keyStoreRaw = env.SIGLEDGER_KEY_STORE || 'file';
+  if (keyStoreRaw !== 'file' && keyStoreRaw !== 'pkcs11') throw new ConfigError(`SIGLEDGER_KEY_STORE must be "file" or "pkcs11", got "${truncate(keyStoreRaw)}"`);
+  const pkcs11 = {
+    module: env.SIGLEDGER_PKCS11_MODULE || undefined,
+    tokenLabel: env.SIGLEDGER_PKCS11_TOKEN_LABEL || undefined,
+    pin: env.SIGLEDGER_PKCS11_PIN || undefined,
+  };
+  if (keyStoreRaw === 'pkcs11' && (!pkcs11.module || !pkcs11.pin)) {
+    throw new ConfigError('SIGLEDGER_KEY_STORE=pkcs11 needs SIGLEDGER_PKCS11_MODULE (path to the .so) and SIGLEDGER_PKCS11_PIN');
+  }
+
+  return {
+    port,
+    host,
+    dataDir,
+    store,
+    esdbUrl,
+    logLevel: levelRaw as LogLevel,
+    shutdownTimeoutMs,
+    authMode: authRaw,
+    auth,
+    keyStore: keyStoreRaw,
+    kek: env.SIGLEDGER_KEK || undefined,
+    pkcs11,
+    plans: env.SIGLEDGER_PLANS || undefined,
+  };
 }

@@ -29,6 +29,8 @@ export type ErrorCode =
   | 'no_active_key'
   | 'invalid_request'
   | 'invalid_statement'
+  | 'key_state_conflict'
+  | 'idempotency_key_reused'
   // http
   | 'bad_request'
   | 'not_found'

@@ -6,15 +6,27 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { serve } from '@hono/node-server';
 import type { Hono } from 'hono';
+import { createAuthenticator, type Authenticator } from './app/auth/authenticator.ts';
+import { ensureDevIssuer } from './app/auth/dev-issuer.ts';
+import { createKeySource } from './app/auth/jwks.ts';
 import { instrumentStore } from './app/instrumented-store.ts';
+import { KeyringService } from './app/keyring-service.ts';
+import { parsePlans, withDevPlans } from './app/plans.ts';
+import { createQuotas } from './app/quotas.ts';
+import { SigningService } from './app/signing-service.ts';
 import { Ledger } from './app/ledger.ts';
 import { createLogger, type Logger } from './app/logger.ts';
 import { createMetrics } from './app/metrics.ts';
 import type { Config } from './config.ts';
 import { ConfigError, isLedgerError, LedgerError } from './errors.ts';
 import { createApp } from './http/app.ts';
+import { bundlesProjection } from './projections/bundles.ts';
+import { keyRegistry } from './projections/key-registry.ts';
 import { ProjectionRuntime } from './projections/runtime.ts';
 import { streamCatalog } from './projections/stream-catalog.ts';
+import type { KeyStore } from './store/key-store.ts';
+import { openFileKeyStore } from './store/keys/file-key-store.ts';
+import { resolveKek } from './store/keys/kek.ts';
 import type { EventStore } from './store/port.ts';
 import { SqliteEventStore } from './store/sqlite/sqlite-event-store.ts';
 import { SqliteReadModelStore } from './store/sqlite/sqlite-read-model.ts';
@@ -30,7 +42,43 @@ export interface Service {
   close(): Promise<void>;
 }
 
-export const PROJECTIONS = [streamCatalog];
+export const PROJECTIONS = [streamCatalog, keyRegistry, bundlesProjection];
+
+async function openKeyStore(config: Config, logger: Logger): Promise<KeyStore> {
+  if (config.keyStore === 'pkcs11') {
+    const { openPkcs11KeyStore } = await import('./store/keys/pkcs11-key-store.ts');
+    return openPkcs11KeyStore({ module: config.pkcs11.module!, pin: config.pkcs11.pin!, ...(config.pkcs11.tokenLabel ? { tokenLabel: config.pkcs11.tokenLabel } : {}) });
+  }
+  const resolved = resolveKek({ env: config.kek, dataDir: config.dataDir, mode: config.authMode === 'jwks' ? 'production' : 'dev' });
+  if (resolved.source !== 'env') {
+    logger.warn({ path: resolved.path, created: resolved.source === 'created' }, 'dev mode: private keys are sealed under a KEK kept in the data directory; set SIGLEDGER_KEK in production');
+  }
+  return openFileKeyStore({ dir: join(config.dataDir, 'keys'), kek: resolved.kek });
+}
+
+async function openAuthenticator(config: Config, logger: Logger): Promise<Authenticator> {
+  if (config.authMode === 'dev') {
+    const issuer = await ensureDevIssuer(config.dataDir);
+    return createAuthenticator(issuer.authenticatorOptions());
+  }
+  const opTokKeys = createKeySource(config.auth.jwks!, { label: 'SIGLEDGER_JWKS' });
+  const poeKeys = createKeySource(config.auth.poeJwks!, { label: 'SIGLEDGER_POE_JWKS' });
+  // Fail fast on an unreadable or empty key set (a URL that is down only warns: the IdP may come back).
+  await Promise.all(
+    [opTokKeys, poeKeys].map(async (keys) => {
+      try {
+        await keys.load();
+      } catch (err) {
+        if (keys.kind !== 'remote') throw err;
+        logger.warn({ jwks: keys.description }, 'JWKS unreachable at start-up; tokens are refused with 503 until it answers');
+      }
+    }),
+  );
+  return createAuthenticator({
+    opTok: { keys: opTokKeys, issuer: config.auth.issuer!, audience: 'signer' },
+    poe: { keys: poeKeys, issuer: config.auth.poeIssuer! },
+  });
+}
 
 async function openStore(config: Config, onCommit: (appends: number) => void): Promise<EventStore> {
   if (config.store === 'sqlite') return new SqliteEventStore({ path: join(config.dataDir, 'events.db'), onCommit });
@@ -38,31 +86,69 @@ async function openStore(config: Config, onCommit: (appends: number) => void): P
   return openEsdbEventStore(config.esdbUrl!);
 }
 
-export async function startService(config: Config, options: { logger?: Logger } = {}): Promise<Service> {
+export async function startService(config: Config, options: { logger?: Logger; now?: () => Date } = {}): Promise<Service> {
   const logger = options.logger ?? createLogger(config.logLevel);
+  const now = options.now ?? (() => new Date());
+  // Configuration that can be checked without touching anything is checked first.
+  const plans = parsePlans(config.plans);
   try {
     mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   } catch (err) {
     throw new ConfigError(`cannot create the data directory ${config.dataDir} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
   }
-  const metrics = createMetrics();
-  const rawStore = await openStore(config, (appends) => metrics.groupCommitSize.observe(appends));
-  const store = instrumentStore(rawStore, metrics);
-  const readModel = new SqliteReadModelStore(join(config.dataDir, 'readmodel.db'));
-  const runtime = new ProjectionRuntime({
-    store,
-    readModel,
-    projections: PROJECTIONS,
-    onError: (err, ctx) => {
-      metrics.projectionErrors.inc({ projection: ctx.projection ?? 'subscription' });
-      logger.error({ ...ctx, code: isLedgerError(err) ? err.code : 'internal', message: (err as Error)?.message }, 'projection error; retrying');
-    },
-  });
-  runtime.start();
-  const ledger = new Ledger({ store, readModel, runtime, metrics });
+  const cleanups: (() => Promise<void> | void)[] = [];
+  const cleanup = async () => {
+    for (const fn of cleanups.reverse()) await Promise.resolve(fn()).catch(() => {});
+  };
+  try {
+    const metrics = createMetrics();
+    const auth = await openAuthenticator(config, logger);
+    const quotas = createQuotas({ plans: config.authMode === 'dev' ? withDevPlans(plans) : plans });
+    const rawStore = await openStore(config, (appends) => metrics.groupCommitSize.observe(appends));
+    const store = instrumentStore(rawStore, metrics);
+    cleanups.push(() => store.close());
+    const readModel = new SqliteReadModelStore(join(config.dataDir, 'readmodel.db'));
+    cleanups.push(() => readModel.close());
+    const runtime = new ProjectionRuntime({
+      store,
+      readModel,
+      projections: PROJECTIONS,
+      onError: (err, ctx) => {
+        metrics.projectionErrors.inc({ projection: ctx.projection ?? 'subscription' });
+        logger.error({ ...ctx, code: isLedgerError(err) ? err.code : 'internal', message: (err as Error)?.message }, 'projection error; retrying');
+      },
+    });
+    runtime.start();
+    cleanups.push(() => runtime.stop());
+    const keyStore = await openKeyStore(config, logger);
+    cleanups.push(() => keyStore.close());
+    const keyring = new KeyringService({ store, runtime, keyStore, readModel, logger, now });
+    const active = await keyring.ensureActiveKey();
+    logger.info({ keyId: active.keyId, backend: active.backend }, 'signing key ready');
+    const signing = new SigningService({ store, runtime, readModel, keyring, metrics, now });
+    const ledger = new Ledger({ store, readModel, runtime, metrics });
+    return await listen(config, { logger, metrics, ledger, runtime, store, readModel, keyStore, signing: { signing, keyring, auth, quotas } });
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}
 
+interface Parts {
+  readonly logger: Logger;
+  readonly metrics: ReturnType<typeof createMetrics>;
+  readonly ledger: Ledger;
+  readonly runtime: ProjectionRuntime;
+  readonly store: EventStore;
+  readonly readModel: SqliteReadModelStore;
+  readonly keyStore: KeyStore;
+  readonly signing: NonNullable<Parameters<typeof createApp>[0]['signing']>;
+}
+
+async function listen(config: Config, parts: Parts): Promise<Service> {
+  const { logger, metrics, ledger, runtime, store, readModel, keyStore } = parts;
   let draining = false;
-  const app = createApp({ ledger, metrics, logger, version: VERSION, draining: () => draining });
+  const app = createApp({ ledger, metrics, logger, version: VERSION, draining: () => draining, signing: parts.signing });
 
   const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s));
@@ -71,11 +157,6 @@ export async function startService(config: Config, options: { logger?: Logger } 
       else if (err.code === 'EACCES' || err.code === 'EADDRNOTAVAIL') reject(new ConfigError(`cannot listen on ${config.host}:${config.port} (${err.code})`));
       else reject(new LedgerError('internal', `cannot listen (${err.code ?? 'error'})`));
     });
-  }).catch(async (err: unknown) => {
-    await runtime.stop();
-    await store.close();
-    readModel.close();
-    throw err;
   });
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -101,6 +182,7 @@ export async function startService(config: Config, options: { logger?: Logger } 
       await runtime.stop();
       await store.close(); // flushes appends still queued for group commit
       readModel.close();
+      await keyStore.close();
       logger.info('shutdown complete');
       logger.flush();
     })());

@@ -31,18 +31,38 @@ export interface HandleResult<State> {
   readonly position: number | undefined;
 }
 
-export async function handleCommand<State, Command, Event extends DomainEvent>(
+export function handleCommand<State, Command, Event extends DomainEvent>(
   ctx: CommandContext,
   stream: string,
   decider: Decider<State, Command, Event>,
   command: Command,
   options: HandleOptions,
 ): Promise<HandleResult<State>> {
+  return handleCommands(ctx, stream, decider, [command], options);
+}
+
+/**
+ * Like `handleCommand` for several commands decided in order against the evolving state and
+ * appended atomically: all of their events or none.
+ */
+export async function handleCommands<State, Command, Event extends DomainEvent>(
+  ctx: CommandContext,
+  stream: string,
+  decider: Decider<State, Command, Event>,
+  commands: readonly Command[],
+  options: HandleOptions,
+): Promise<HandleResult<State>> {
   const retries = options.retries ?? 3;
   for (let attempt = 0; ; attempt++) {
     const history = await ctx.store.readStream(stream);
     const state = fold(decider, history as unknown as Event[]);
-    const decided = decider.decide(command, state);
+    const decided: Event[] = [];
+    let working = state;
+    for (const command of commands) {
+      const events = decider.decide(command, working);
+      decided.push(...events);
+      working = events.reduce(decider.evolve, working);
+    }
     if (decided.length === 0) return { state, events: [], position: undefined };
     const expected = history.length === 0 ? 'no_stream' : history[history.length - 1]!.revision;
     try {
@@ -51,7 +71,7 @@ export async function handleCommand<State, Command, Event extends DomainEvent>(
         decided.map((e) => ({ type: e.type, data: e.data, metadata: options.metadata })),
         { expectedRevision: expected },
       );
-      const next = decided.reduce(decider.evolve, state);
+      const next = working;
       if (options.waitForProjections && ctx.runtime) await ctx.runtime.waitFor(result.lastPosition);
       return { state: next, events: result.events, position: result.lastPosition };
     } catch (err) {

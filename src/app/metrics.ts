@@ -10,6 +10,8 @@ export interface Metrics {
   readonly projectionPosition: Gauge<'projection'>;
   readonly projectionErrors: Counter<'projection'>;
   readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
+  readonly signDuration: Histogram<'result' | 'backend'>;
+  readonly signRefusals: Counter<'reason'>;
 }
 
 export function createMetrics(): Metrics {
@@ -59,6 +61,19 @@ export function createMetrics(): Metrics {
       help: 'HTTP request duration by route pattern.',
       labelNames: ['method', 'route', 'status'],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
+    signDuration: new Histogram({
+      name: 'sigledger_sign_duration_seconds',
+      help: 'Signing requests from authenticated caller to durable, projected bundle, by result (created|existing).',
+      labelNames: ['result', 'backend'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    signRefusals: new Counter({
+      name: 'sigledger_sign_refusals_total',
+      help: 'Signing requests refused before anything was appended (auth, entitlement, quota, size, validation), by reason.',
+      labelNames: ['reason'],
       registers: [registry],
     }),
   };

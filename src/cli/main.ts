@@ -56,6 +56,38 @@ const COMMANDS: Record<string, Command> = {
       });
     },
   },
+  token: {
+    summary: 'dev mode only: print {"authorization":"Bearer …","poe":"…"} for the local dev issuer',
+    usage: 'sigledger token [--data DIR] [--tenant T] [--plan P] [--scope S]... [--subject SUB] [--ttl SECONDS]',
+    options: {
+      data: { type: 'string' },
+      tenant: { type: 'string' },
+      plan: { type: 'string' },
+      scope: { type: 'string', multiple: true },
+      subject: { type: 'string' },
+      ttl: { type: 'string' },
+    },
+    async run(values, io) {
+      const config = loadConfig({ data: values.data as string | undefined }, io.env);
+      if (config.authMode !== 'dev') throw new ConfigError('sigledger token works in dev mode only (SIGLEDGER_AUTH_MODE=dev); production tokens come from your issuer');
+      const ttlRaw = values.ttl as string | undefined;
+      if (ttlRaw !== undefined && !/^\d{1,6}$/.test(ttlRaw)) throw new ConfigError('--ttl must be a number of seconds');
+      const { ensureDevIssuer } = await import('../app/auth/dev-issuer.ts');
+      // The data dir is created on first serve; `token` also creates the dev issuer so that a
+      // token can be minted before the service starts (serve then uses the same keys).
+      const issuer = await ensureDevIssuer(config.dataDir);
+      const scopes = values.scope as string[] | undefined;
+      const tokens = await issuer.issue({
+        ...(values.tenant !== undefined ? { tenant: values.tenant as string } : {}),
+        ...(values.plan !== undefined ? { plan: values.plan as string } : {}),
+        ...(values.subject !== undefined ? { subject: values.subject as string } : {}),
+        ...(scopes && scopes.length > 0 ? { scopes } : {}),
+        ...(ttlRaw !== undefined ? { ttlSeconds: Number(ttlRaw) } : {}),
+      });
+      io.out(JSON.stringify({ authorization: tokens.authorization, poe: tokens.poe }));
+      return 0;
+    },
+  },
 };
 
 function usage(): string {

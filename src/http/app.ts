@@ -10,6 +10,8 @@ import { LedgerError } from '../errors.ts';
 import { openApiDocument } from './openapi.ts';
 import { opsRoutes } from './ops.ts';
 import { problemOf, problemResponse } from './problem.ts';
+import { registryRoutes, type RegistryRouteDeps } from './registry.ts';
+import { signerRoutes, type CallerAuthenticator, type QuotaGate } from './signer.ts';
 
 export interface AppDeps {
   readonly ledger: Ledger;
@@ -18,6 +20,8 @@ export interface AppDeps {
   readonly version: string;
   /** True once a graceful shutdown began: responses then ask clients to close the connection. */
   readonly draining?: () => boolean;
+  /** Signing, bundles and keys; absent in an ops-only app. */
+  readonly signing?: RegistryRouteDeps & { readonly auth: CallerAuthenticator; readonly quotas: QuotaGate };
 }
 
 export function createApp(deps: AppDeps): Hono {
@@ -36,6 +40,11 @@ export function createApp(deps: AppDeps): Hono {
   });
 
   app.route('/', opsRoutes(deps));
+  if (deps.signing) {
+    const s = deps.signing;
+    app.route('/', signerRoutes({ signing: s.signing, auth: s.auth, quotas: s.quotas, metrics: deps.metrics, logger: log }));
+    app.route('/', registryRoutes(s));
+  }
 
   const openapi = JSON.stringify(openApiDocument(deps.version));
   app.get('/openapi.json', (c) => c.body(openapi, 200, { 'content-type': 'application/json' }));
@@ -48,7 +57,8 @@ export function createApp(deps: AppDeps): Hono {
       // Log the code and message, never the request body or headers.
       log.error({ code: problem.code, err: err instanceof LedgerError ? { code: err.code, message: err.message } : { name: err.name, message: err.message } }, 'request error');
     }
-    return problemResponse(c, problem);
+    // A refused body may still be streaming in: do not keep the connection to drain it.
+    return problemResponse(c, problem, problem.status === 413 ? { connection: 'close' } : undefined);
   });
 
   return app;

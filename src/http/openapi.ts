@@ -28,8 +28,55 @@ export function openApiDocument(version: string) {
       '/openapi.json': {
         get: { summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1 JSON.' } } },
       },
+      '/api/v1/signer/sign/dsse': {
+        post: {
+          summary: 'Sign a payload or an in-toto Statement v1 as a DSSE envelope; returns a Sigstore bundle v0.3',
+          security: [{ opTok: [], poe: [] }],
+          parameters: [{ name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', maxLength: 255 } }],
+          requestBody: {
+            required: true,
+            content: {
+              'application/json': {
+                schema: {
+                  oneOf: [
+                    { type: 'object', required: ['payloadType', 'payload'], properties: { payloadType: { type: 'string' }, payload: { type: 'string', contentEncoding: 'base64' } }, additionalProperties: false },
+                    { type: 'object', required: ['statement'], properties: { statement: { type: 'object' } }, additionalProperties: false },
+                  ],
+                },
+              },
+            },
+          },
+          responses: {
+            '201': { description: 'Signed: a new bundle.' },
+            '200': { description: 'This tenant signed this payload before: the existing latest version; nothing appended.' },
+            '400': problem,
+            '401': problem,
+            '403': problem,
+            '413': problem,
+            '415': problem,
+            '422': problem,
+            '429': problem,
+          },
+        },
+      },
+      '/api/v1/bundles/{bundleId}': {
+        get: { summary: 'A bundle with its version history and latest version', responses: { '200': { description: 'The bundle.' }, '404': problem } },
+      },
+      '/api/v1/bundles/{bundleId}/versions/{version}': {
+        get: { summary: 'One version of a bundle', responses: { '200': { description: 'That version.' }, '400': problem, '404': problem } },
+      },
+      '/api/v1/keys': {
+        get: { summary: 'The key registry: every published signing key with status and validity window', responses: { '200': { description: 'Array of key entries.' } } },
+      },
+      '/api/v1/keys/{keyId}': {
+        get: { summary: 'One key registry entry', responses: { '200': { description: 'The key.' }, '404': problem } },
+      },
     },
     components: {
+      securitySchemes: {
+        opTok: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'OpTok: aud "signer", scope "signer.sign" (EdDSA or ES256).' },
+        poe: { type: 'apiKey', in: 'header', name: 'X-Proof-Of-Entitlement', description: 'Entitlement JWT {tenant, plan, exp} bound to the OpTok subject.' },
+      },
       responses: {
         Problem: {
           description: 'RFC 9457 problem details',

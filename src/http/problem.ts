@@ -27,6 +27,8 @@ export const STATUS_BY_CODE: Readonly<Record<ErrorCode, ContentfulStatusCode>> =
   no_active_key: 503,
   invalid_request: 400,
   invalid_statement: 400,
+  key_state_conflict: 409,
+  idempotency_key_reused: 422,
   bad_request: 400,
   not_found: 404,
   method_not_allowed: 405,
@@ -46,6 +48,7 @@ const TITLE_BY_STATUS: Record<number, string> = {
   409: 'Conflict',
   413: 'Content Too Large',
   415: 'Unsupported Media Type',
+  422: 'Unprocessable Content',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
 };
@@ -66,15 +69,31 @@ export function problemOf(err: unknown): Problem {
     const status = STATUS_BY_CODE[err.code] ?? 500;
     // 5xx details are generic: internals (paths, vendor messages) stay in the server log.
     const detail = status >= 500 && err.code === 'internal' ? 'internal error' : err.message;
-    return { type: `https://sigledger.dev/problems/${err.code}`, title: TITLE_BY_STATUS[status] ?? 'Error', status, code: err.code, detail };
+    // Client errors carry their (code-chosen, never secret) details, e.g. `reason`, `retryAfterSeconds`.
+    const extra = status < 500 && err.details ? safeDetails(err.details) : {};
+    return { ...extra, type: `https://sigledger.dev/problems/${err.code}`, title: TITLE_BY_STATUS[status] ?? 'Error', status, code: err.code, detail };
   }
   return { type: 'https://sigledger.dev/problems/internal', title: TITLE_BY_STATUS[500]!, status: 500, code: 'internal', detail: 'internal error' };
 }
 
+const RESERVED = new Set(['type', 'title', 'status', 'code', 'detail', 'instance']);
+
+function safeDetails(details: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(details)) {
+    if (RESERVED.has(k)) continue;
+    if (v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') out[k] = v;
+    else if (Array.isArray(v) && v.length <= 20 && v.every((x) => typeof x === 'string')) out[k] = v;
+  }
+  return out;
+}
+
 export function problemResponse(c: Context, problem: Problem, headers?: Record<string, string>): Response {
+  const retryAfter = problem.status === 429 || problem.status === 503 ? problem.retryAfterSeconds : undefined;
   return c.body(JSON.stringify(problem), problem.status as ContentfulStatusCode, {
     'content-type': PROBLEM_CONTENT_TYPE,
     'cache-control': 'no-store',
+    ...(typeof retryAfter === 'number' && Number.isSafeInteger(retryAfter) ? { 'retry-after': String(retryAfter) } : {}),
     ...headers,
   });
 }

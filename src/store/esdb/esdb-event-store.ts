@@ -1,52 +1,65 @@
 /**
- * Event store on EventStoreDB / KurrentDB through `@eventstore/db-client` (SPEC §4). This is the
- * only module that imports the vendor client; every vendor error is translated here into a
- * LedgerError code, and vendor messages are redacted of the connection string's credentials.
+ * Event store on EventStoreDB / KurrentDB through `@eventstore/db-client` v6 (SPEC §4). This is
+ * the only module that imports the vendor client. Every vendor error is translated here into a
+ * LedgerError code (the vendor error stays reachable as `cause`), and no message repeats the
+ * credentials of the connection string.
  *
  * Same semantics as the sqlite adapter (test/store/contract.ts):
  *
- * - Hash chain. The hash of an event is computed here, exactly as the sqlite adapter does
- *   (`chainHash(prevHash, canonicalEventText(stream, revision, prepared))`), against the stream's
- *   head (last revision + hash), and stored in the ESDB event metadata under the reserved key
- *   `$sigledger` (see `wrapMetadata`); readers strip it so `RecordedEvent.metadata` is exactly
- *   what the caller appended. Every append is sent with the exact expected revision derived from
- *   that head, so ESDB itself refuses an append whose hash was computed against a stale head.
+ * - Validation first. Stream name, expected revision and events are checked exactly as on sqlite
+ *   (`assertStreamName`, `assertExpectedRevision`, `prepareEvents`), plus one esdb-only rule: the
+ *   metadata key namespace `$sigledger` is reserved (below). Bad input rejects with the same
+ *   LedgerError codes before any network call; nothing is written.
+ *
+ * - Hash chain, client side. The hash of an event is `chainHash(prevHash, canonicalEventText(
+ *   stream, revision, prepared))`, as on sqlite, computed against the stream's head (its last
+ *   event, read backwards with maxCount 1, or a head this process wrote or read before). It is
+ *   stored in the ESDB event metadata under the reserved key `$sigledger.hash` and stripped on
+ *   the way back, so `RecordedEvent.metadata` is exactly what the caller appended. Every append is
+ *   sent with the EXACT expected revision of that head (or NO_STREAM), so ESDB itself refuses an
+ *   append whose hashes were computed against a stale head (WrongExpectedVersion). Then:
+ *   - caller expectation a number or 'no_stream': ConcurrencyError(stream, expected, actual) at
+ *     once, exactly as sqlite would have refused it;
+ *   - caller expectation 'any' or 'stream_exists': the head is re-read and the append retried,
+ *     at most `maxAppendAttempts` times (default 10), with a few ms of random back-off.
  *   Appends to one stream from this process run one after another (a per-stream lock), so only
- *   writers in other processes can make a head stale; then an `'any'` / `'stream_exists'` append
- *   re-reads the head and retries (bounded), while an exact revision or `'no_stream'` append
- *   fails with ConcurrencyError, as on sqlite.
+ *   writers in other processes can make a head stale.
  *
- * - Positions. `RecordedEvent.position` is the event's *prepare* position in the transaction
- *   log (a byte offset, hence unique per event, > 0 and a safe integer for any log below 8 PiB).
- *   Why prepare: an ESDB position is `{commit, prepare}`; for the implicitly committed writes
- *   that every gRPC append produces, the server gives each event of a multi-event append its own
- *   prepare record flagged `IsCommitted`, and reports commit = prepare = that record's log
- *   position (KurrentDB `AllReader.ReadAllEventsForward`: `new CommitEventRecord(eventRecord,
- *   prepare.LogPosition)`; `ResolvedEvent.CalculatePosition`: self-committed events get
- *   `TFPos(LogPosition, LogPosition)`; the storage writer flags every prepare of a `WritePrepares`
- *   with `IsCommitted`). Only legacy explicit TCP transactions share one commit position between
- *   events — and even there the prepare position stays unique — so prepare is the unique one in
- *   every case. $all is ordered by (commit, prepare) and appends are written contiguously, so
- *   prepare positions strictly increase in $all order.
- *   Resuming: `after = P` is read from `{commit: P, prepare: P}`, which is exactly the event's own
- *   $all position; forward $all reads are inclusive (`TFPos(...) >= pos`), so the adapter drops
- *   every event whose position is <= P, which makes `after` exclusive whether the server's start
- *   point is inclusive (reads) or exclusive (subscriptions).
+ * - Positions. `RecordedEvent.position` is the event's PREPARE position (the byte offset of its
+ *   record in the transaction log): unique per event, > 0, strictly increasing in $all order, and
+ *   a safe integer for any log below 8 PiB (checked; anything else is `integrity_violation`).
+ *   Why prepare and not commit: an ESDB position is {commit, prepare}. Every gRPC append (20.x up
+ *   to 24.x and KurrentDB) is an implicit transaction whose prepares are each flagged
+ *   `IsCommitted`; the $all reader (`AllReader.ReadAllEventsForward`) treats each such prepare as
+ *   its own commit and reports it as `CommitEventRecord(event, event.LogPosition)`, i.e. commit =
+ *   prepare = the event's own log position, distinct for every event of a multi-event append. Only
+ *   legacy explicit TCP transactions (which this adapter never writes) put one shared commit
+ *   position on all their events; the prepare position stays unique there too. Prepare is
+ *   therefore the unique value in every case, and for everything this adapter writes it equals
+ *   commit, so `{commit: P, prepare: P}` is exactly the $all position of the event at P.
  *
- * - System events ($-prefixed streams or types: stats, scavenges, settings, links) never appear
- *   in readAll, subscribeToAll or headPosition. readAll filters client-side (the 6.x client has
- *   no filtered $all read); subscriptions also filter on the server.
+ * - `after` is exclusive. A $all read from `{P, P}` includes the event at P (forward $all reads
+ *   are inclusive); subscriptions from a position exclude it. The adapter drops every event whose
+ *   position is <= the last one it has delivered, so both behave the same. `after` must be 0 or a
+ *   position this store returned.
  *
- * - Every call is bounded by a deadline (`deadlineMs`, default 10 s): reads and the
- *   subscription's confirmation through a local timer that cancels the gRPC call, appends
- *   through the server-side deadline plus the same local timer. A timed-out append has an unknown
- *   outcome (it may have been written); it is reported as `store_unavailable`.
+ * - System events (in a `$`-prefixed stream, or of a `$`-prefixed type: stats, settings, links,
+ *   scavenges) never appear in readAll, subscribeToAll or headPosition. readAll filters client
+ *   side (the v6 client has no filtered $all read); subscriptions also filter on the server
+ *   (stream-name prefixes, else event-type prefixes, else excludeSystemEvents), and
+ *   `matchesFilter` from the port always has the final word.
+ *
+ * - Deadlines. Every call is bounded (`deadlineMs`, default 10 s; ping `pingDeadlineMs`,
+ *   default 5 s): appends through the gRPC deadline plus a local timer, streaming reads and the
+ *   subscription's confirmation through a local timer that cancels the call (the client gives
+ *   streaming calls no deadline). A timed-out append has an unknown outcome (it may have been
+ *   written) and is reported as `store_unavailable`.
  */
 import {
+  BACKWARDS,
   END,
   EventStoreDBClient,
   FORWARDS,
-  BACKWARDS,
   NO_STREAM,
   START,
   eventTypeFilter,
@@ -110,7 +123,7 @@ export interface EsdbEventStoreOptions {
   readonly deadlineMs?: number;
   /** Bound on ping() (ms). Default min(deadlineMs, 5000). */
   readonly pingDeadlineMs?: number;
-  /** How many times an 'any' / 'stream_exists' append re-reads the head after losing a race. Default 10. */
+  /** How many times an 'any' / 'stream_exists' append is tried when other writers keep winning. Default 10. */
   readonly maxAppendAttempts?: number;
   /** Strings never to repeat in an error message (the connection string's credentials). */
   readonly secrets?: readonly string[];
@@ -120,61 +133,70 @@ export interface EsdbEventStoreOptions {
 // Pure helpers (exported for unit tests).
 // ---------------------------------------------------------------------------------------------
 
-/** The reserved metadata key under which the adapter keeps its own per-event data. */
-export const ESDB_METADATA_KEY = '$sigledger';
-const ENVELOPE_VERSION = 1;
+/** Metadata keys starting with this are the adapter's own; callers may not use them. */
+export const RESERVED_METADATA_PREFIX = '$sigledger';
+/** The ESDB metadata key holding an event's chain hash. */
+export const CHAIN_HASH_METADATA_KEY = `${RESERVED_METADATA_PREFIX}.hash`;
 const HASH_RE = /^[0-9a-f]{64}$/;
+/** 2^64 - 1: the wire form of "no position" in ESDB. */
+const NO_POSITION = 0xffff_ffff_ffff_ffffn;
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
-interface Envelope {
-  v: number;
-  hash: string;
-  /** The caller's own value under ESDB_METADATA_KEY, if the caller used that key. */
-  shadow?: unknown;
+/** Refuses caller metadata that uses the reserved key namespace (`invalid_event`, before anything is sent). */
+export function assertNoReservedMetadata(events: readonly NewEvent[]): void {
+  events.forEach((e, index) => {
+    for (const key of Object.keys(e.metadata)) {
+      if (key.startsWith(RESERVED_METADATA_PREFIX)) {
+        const shown = key.length > 64 ? `${key.slice(0, 64)}…` : key;
+        throw new LedgerError(
+          'invalid_event',
+          `event ${index}: metadata key "${shown}" is reserved (keys starting with "${RESERVED_METADATA_PREFIX}" belong to the esdb store)`,
+          { index },
+        );
+      }
+    }
+  });
 }
 
-/**
- * Builds the ESDB metadata object of an event: the caller's metadata (from its canonical JSON)
- * plus the adapter's envelope under the reserved key. A caller value under that key is kept in
- * the envelope and restored by `unwrapMetadata`, so every caller metadata round-trips.
- */
-export function wrapMetadata(metadataJson: string, hash: string): Record<string, unknown> {
-  const caller = JSON.parse(metadataJson) as Record<string, unknown>;
-  const envelope: Envelope = { v: ENVELOPE_VERSION, hash };
-  if (Object.hasOwn(caller, ESDB_METADATA_KEY)) {
-    envelope.shadow = caller[ESDB_METADATA_KEY];
-    delete caller[ESDB_METADATA_KEY];
+/** The ESDB metadata of an event: the caller's metadata (from its canonical JSON) plus the chain hash. */
+export function withChainHash(metadataJson: string, hash: string): Record<string, JsonValue> {
+  if (!HASH_RE.test(hash)) throw new LedgerError('internal', 'chain hash must be 64 lowercase hex characters');
+  const metadata = JSON.parse(metadataJson) as Record<string, JsonValue>;
+  if (Object.keys(metadata).some((k) => k.startsWith(RESERVED_METADATA_PREFIX))) {
+    throw new LedgerError('invalid_event', `metadata keys starting with "${RESERVED_METADATA_PREFIX}" are reserved`);
   }
-  return { [ESDB_METADATA_KEY]: envelope, ...caller };
+  metadata[CHAIN_HASH_METADATA_KEY] = hash;
+  return metadata;
 }
 
-/** Splits stored ESDB metadata into the caller's metadata and the chain hash; null when it is not ours. */
-export function unwrapMetadata(raw: unknown): { metadata: EventMetadata; hash: string } | null {
+/** Splits stored ESDB metadata into the caller's metadata and the chain hash; null when it carries no valid hash. */
+export function splitChainHash(raw: unknown): { metadata: EventMetadata; hash: string } | null {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw) || raw instanceof Uint8Array) return null;
-  const obj = raw as Record<string, unknown>;
-  const envelope = obj[ESDB_METADATA_KEY] as Partial<Envelope> | undefined;
-  if (typeof envelope !== 'object' || envelope === null || envelope.v !== ENVELOPE_VERSION) return null;
-  if (typeof envelope.hash !== 'string' || !HASH_RE.test(envelope.hash)) return null;
-  const metadata: Record<string, unknown> = {};
-  for (const key of Object.keys(obj)) {
-    if (key !== ESDB_METADATA_KEY) metadata[key] = obj[key];
-  }
-  if (Object.hasOwn(envelope, 'shadow')) metadata[ESDB_METADATA_KEY] = envelope.shadow;
-  return { metadata: metadata as EventMetadata, hash: envelope.hash };
+  const hash = (raw as Record<string, unknown>)[CHAIN_HASH_METADATA_KEY];
+  if (typeof hash !== 'string' || !HASH_RE.test(hash)) return null;
+  // Object.fromEntries defines own data properties, so a caller key "__proto__" stays a plain key.
+  const metadata = Object.fromEntries(Object.entries(raw).filter(([k]) => k !== CHAIN_HASH_METADATA_KEY));
+  return { metadata: metadata as EventMetadata, hash };
+}
+
+/** A vendor bigint (revision, log position) as a number; `integrity_violation` unless it is a non-negative safe integer. */
+export function toSafeNumber(value: unknown, what: string): number {
+  if (typeof value === 'bigint' && value >= 0n && value <= MAX_SAFE) return Number(value);
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
+  const shown = typeof value === 'bigint' || typeof value === 'number' ? String(value) : typeof value;
+  throw new LedgerError('integrity_violation', `EventStoreDB reported ${what} ${shown}, which is not a non-negative safe integer`);
 }
 
 /**
- * The ledger position of an ESDB log position: its prepare position (see the module comment),
- * or null when the server did not report one (servers before 22.6 on stream reads report none;
- * 2^64-1 is the wire form of "unknown").
+ * The ledger position of an ESDB log position: its prepare position (see the module comment).
+ * `undefined` when the server reported none (servers before 22.6 on stream reads).
  */
-export function toLedgerPosition(position: EsdbPosition | undefined): number | null {
-  if (!position) return null;
-  const prepare = position.prepare;
-  if (typeof prepare !== 'bigint' || prepare < 0n || prepare > BigInt(Number.MAX_SAFE_INTEGER)) return null;
-  return Number(prepare);
+export function toLedgerPosition(position: EsdbPosition | undefined): number | undefined {
+  if (!position || position.prepare === NO_POSITION) return undefined;
+  return toSafeNumber(position.prepare, 'a log position');
 }
 
-/** Where to start a forward $all read or subscription so that `after` can be excluded client-side. */
+/** Where a forward $all read or subscription starts so that `after` can be excluded client side. */
 export function toReadPosition(after: number): ReadPosition {
   assertPosition(after, 'after');
   if (after === 0) return START;
@@ -182,21 +204,22 @@ export function toReadPosition(after: number): ReadPosition {
   return { commit: p, prepare: p };
 }
 
-/** ESDB system events: in a $-prefixed stream (stats, scavenges, settings, metadata) or of a $-type (links, …). */
+/** ESDB system events: in a `$`-prefixed stream (stats, scavenges, settings, metadata) or of a `$`-type (links, …). */
 export const isSystemEvent = (stream: string, type: string): boolean => stream.startsWith('$') || type.startsWith('$');
 
 /**
  * Server-side subscription filter for an EventFilter. ESDB takes one filter, on stream names or
- * on event types; stream prefixes are the narrower and go to the server, event types then filter
- * client-side (`matchesFilter` always has the final word). With neither, system events are excluded.
+ * on event types, by prefix; stream prefixes are the narrower and go to the server, types then
+ * filter client side (`matchesFilter` always has the final word, so prefix over-matching of types
+ * is harmless). Without either, system events are excluded on the server.
  */
 export function serverFilterFor(filter: EventFilter | undefined): Filter {
-  const prefixes = filter?.streamPrefixes?.filter((p) => p.length > 0 && !p.startsWith('$'));
-  if (prefixes && prefixes.length > 0 && prefixes.length === filter!.streamPrefixes!.length) {
+  const prefixes = filter?.streamPrefixes;
+  if (prefixes && prefixes.length > 0 && prefixes.every((p) => p.length > 0 && !p.startsWith('$'))) {
     return streamNameFilter({ prefixes: [...prefixes] });
   }
-  const types = filter?.types?.filter((t) => t.length > 0 && !t.startsWith('$'));
-  if (types && types.length > 0 && types.length === filter!.types!.length) {
+  const types = filter?.types;
+  if (types && types.length > 0 && types.every((t) => t.length > 0 && !t.startsWith('$'))) {
     return eventTypeFilter({ prefixes: [...types] });
   }
   return excludeSystemEvents();
@@ -214,56 +237,81 @@ export interface EsdbRecordedEventLike {
   readonly position?: EsdbPosition;
 }
 
-function integrity(position: number | null, message: string, details: Record<string, unknown>): LedgerError {
-  return position === null
-    ? new LedgerError('integrity_violation', `integrity violation: ${message}`, details)
-    : new IntegrityError(position, message, details);
-}
-
-/** Converts a stored ESDB event into a RecordedEvent; throws integrity_violation for an event this adapter did not write. */
+/** Converts a stored ESDB event into a RecordedEvent; `integrity_violation` for an event this adapter did not write. */
 export function decodeRecordedEvent(e: EsdbRecordedEventLike): RecordedEvent {
   const position = toLedgerPosition(e.position);
   const where = { stream: e.streamId, revision: String(e.revision) };
-  if (!e.isJson) throw integrity(position, `event ${e.id} in stream "${e.streamId}" is not a JSON event`, where);
-  const envelope = unwrapMetadata(e.metadata);
-  if (!envelope) {
-    throw integrity(position, `event ${e.id} in stream "${e.streamId}" carries no ${ESDB_METADATA_KEY} chain metadata (not written by sigledger)`, where);
+  const fail = (message: string): LedgerError =>
+    position !== undefined && position > 0
+      ? new IntegrityError(position, message, where)
+      : new LedgerError('integrity_violation', `integrity violation: ${message}`, where);
+  if (!e.isJson) throw fail(`event ${e.id} in stream "${e.streamId}" is not a JSON event`);
+  const split = splitChainHash(e.metadata);
+  if (!split) throw fail(`event ${e.id} in stream "${e.streamId}" has no ${CHAIN_HASH_METADATA_KEY} metadata (not written by sigledger)`);
+  const revision = toSafeNumber(e.revision, 'a stream revision');
+  if (position === undefined) {
+    throw new LedgerError('store_unavailable', 'EventStoreDB did not report the log position of an event (EventStoreDB 22.6 or later is required)', where);
   }
-  if (typeof e.revision !== 'bigint' || e.revision < 0n || e.revision > BigInt(Number.MAX_SAFE_INTEGER)) {
-    throw integrity(position, `event ${e.id} has an out-of-range revision`, where);
-  }
-  if (position === null || position <= 0) {
-    throw new LedgerError(
-      'store_unavailable',
-      'EventStoreDB did not report the log position of an event (EventStoreDB 22.6 or later is required)',
-      where,
-    );
-  }
+  if (position <= 0) throw fail('log position 0');
   return {
     id: e.id.toLowerCase(),
     stream: e.streamId,
-    revision: Number(e.revision),
+    revision,
     position,
     type: e.type,
     data: e.data as JsonValue,
-    metadata: envelope.metadata,
-    hash: envelope.hash,
+    metadata: split.metadata,
+    hash: split.hash,
   };
 }
 
-/** Replaces every secret in a vendor message, and any URL userinfo, then truncates it. */
-export function redact(message: string, secrets: readonly string[] = []): string {
+/** Replaces every secret, and any URL userinfo, in a vendor message; then truncates it. */
+export function redact(message: string, secrets: readonly string[] = [], maxLength = 200): string {
   let out = message.replace(/([a-z][a-z0-9+.-]*:\/\/)[^@/\s]*@/gi, '$1***@');
   for (const s of secrets) if (s.length > 0) out = out.split(s).join('***');
-  return out.length > 200 ? `${out.slice(0, 200)}…` : out;
+  return out.length > maxLength ? `${out.slice(0, maxLength)}…` : out;
+}
+
+/** The credentials of a connection string (userinfo, user, password, decoded forms), to keep them out of messages. */
+export function secretsOf(connectionString: string): string[] {
+  const m = /^[a-z][a-z0-9+.-]*:\/\/([^@/?#]*)@/i.exec(connectionString);
+  if (!m || !m[1]) return [];
+  const userinfo = m[1];
+  const out = new Set<string>([userinfo]);
+  const colon = userinfo.indexOf(':');
+  const password = colon >= 0 ? userinfo.slice(colon + 1) : '';
+  if (password) {
+    out.add(password);
+    try {
+      out.add(decodeURIComponent(password));
+    } catch {
+      /* not percent-encoded */
+    }
+  }
+  // Longest first, so a password inside the userinfo is never half-replaced.
+  return [...out].filter((s) => s.length > 0).sort((a, b) => b.length - a.length);
+}
+
+/**
+ * `kurrentdb://`, `kdb://` (and their `+discover` forms) speak the same gRPC protocol; the v6
+ * client only parses `esdb://` / `esdb+discover://`, so the scheme is rewritten.
+ */
+export function normalizeConnectionString(connectionString: string): string {
+  return connectionString.replace(/^(?:kurrentdb|kdb)(\+discover)?:\/\//i, (_m, discover: string | undefined) => `esdb${discover ?? ''}://`);
 }
 
 const describeVendorRevision = (r: unknown): string =>
-  typeof r === 'bigint' ? r.toString() : typeof r === 'string' ? r : typeof r === 'number' ? String(r) : 'unknown';
+  typeof r === 'bigint' ? r.toString() : typeof r === 'string' ? r.replace(/-/g, '_') : typeof r === 'number' ? String(r) : 'unknown';
+
+const withCause = <E extends LedgerError>(error: E, cause: unknown): E => {
+  if (cause !== undefined && cause !== error) error.cause = cause;
+  return error;
+};
 
 /**
- * Translates anything the vendor client throws into a LedgerError. Never returns a vendor type,
- * never attaches the vendor error as `cause`, and redacts messages.
+ * Translates anything the vendor client throws into a LedgerError (a LedgerError passes
+ * unchanged). The vendor error is kept as `cause`; messages are redacted of `secrets` and URL
+ * userinfo.
  */
 export function translateEsdbError(err: unknown, context: { stream?: string; secrets?: readonly string[] } = {}): LedgerError {
   if (err instanceof LedgerError) return err;
@@ -281,60 +329,37 @@ export function translateEsdbError(err: unknown, context: { stream?: string; sec
   const stream = typeof e.streamName === 'string' && e.streamName.length > 0 ? e.streamName : (context.stream ?? '');
   const vendorMessage = redact(typeof e.message === 'string' ? e.message : String(err), context.secrets);
   const details = { vendor: type ?? 'error', ...(grpcCode !== undefined ? { grpcCode } : {}) };
+  const error = (code: LedgerError['code'], message: string) => withCause(new LedgerError(code, message, details), err);
   switch (type) {
     case 'wrong-expected-version':
-      return new ConcurrencyError(stream, describeVendorRevision(e.expectedVersion), describeVendorRevision(e.actualVersion));
+      return withCause(new ConcurrencyError(stream, describeVendorRevision(e.expectedVersion), describeVendorRevision(e.actualVersion)), err);
     case 'stream-deleted':
-      return new LedgerError('invalid_stream_name', `stream "${stream}" was deleted in EventStoreDB and cannot be used`, details);
+      return error('invalid_stream_name', `stream "${stream}" was deleted in EventStoreDB and cannot be used`);
     case 'maximum-append-size-exceeded':
-      return new LedgerError(
+      return error(
         'invalid_event',
         `the append exceeds EventStoreDB's maximum append size${typeof e.maxAppendSize === 'number' ? ` of ${e.maxAppendSize} bytes` : ''}`,
-        details,
       );
     case 'stream-not-found':
-      return new LedgerError('not_found', `stream "${stream}" not found`, details);
+      return error('not_found', `stream "${stream}" not found`);
     case 'access-denied':
-      return new LedgerError('store_unavailable', 'EventStoreDB denied access (check the credentials of the connection string)', details);
-    case 'invalid-argument':
-      return new LedgerError('internal', `EventStoreDB client refused an argument: ${vendorMessage}`, details);
+      return error('store_unavailable', 'EventStoreDB denied access (check the credentials of the connection string)');
+    case 'not-leader':
+      return error('store_unavailable', 'EventStoreDB node is not the leader (use esdb+discover:// or point at the leader)');
     case 'timeout':
     case 'deadline-exceeded':
-      return new LedgerError('store_unavailable', 'EventStoreDB did not answer before the deadline', details);
-    case 'unavailable':
-    case 'cancelled':
-    case 'not-leader':
-    case 'unknown':
+      return error('store_unavailable', 'EventStoreDB did not answer before the deadline');
+    case 'invalid-argument':
+      return error('internal', `EventStoreDB refused an argument: ${vendorMessage}`);
     default:
-      return new LedgerError('store_unavailable', `EventStoreDB unavailable (${type ?? (grpcCode !== undefined ? `grpc ${grpcCode}` : 'error')}): ${vendorMessage}`, details);
+      // unavailable, cancelled, unknown, a gRPC status without a type, or anything else.
+      return error('store_unavailable', `EventStoreDB unavailable (${type ?? (grpcCode !== undefined ? `grpc ${grpcCode}` : 'error')}): ${vendorMessage}`);
   }
 }
 
-const isStreamNotFound = (err: unknown): boolean =>
-  typeof err === 'object' && err !== null && (err as { type?: unknown }).type === 'stream-not-found';
-const isWrongExpectedVersion = (err: unknown): boolean =>
-  typeof err === 'object' && err !== null && (err as { type?: unknown }).type === 'wrong-expected-version';
-
-/** The credentials of a connection string (user, password, both), to keep them out of messages. */
-export function secretsOf(connectionString: string): string[] {
-  const m = /^[a-z][a-z0-9+.-]*:\/\/([^@/?#]*)@/i.exec(connectionString);
-  if (!m || !m[1]) return [];
-  const userinfo = m[1];
-  const out = new Set<string>([userinfo]);
-  const colon = userinfo.indexOf(':');
-  if (colon >= 0) {
-    const password = userinfo.slice(colon + 1);
-    if (password) {
-      out.add(password);
-      try {
-        out.add(decodeURIComponent(password));
-      } catch {
-        /* not percent-encoded */
-      }
-    }
-  }
-  return [...out].filter((s) => s.length > 0);
-}
+const vendorType = (err: unknown): unknown => (typeof err === 'object' && err !== null ? (err as { type?: unknown }).type : undefined);
+const isStreamNotFound = (err: unknown): boolean => vendorType(err) === 'stream-not-found';
+const isWrongExpectedVersion = (err: unknown): boolean => vendorType(err) === 'wrong-expected-version';
 
 // ---------------------------------------------------------------------------------------------
 // The adapter.
@@ -365,16 +390,16 @@ export class EsdbEventStore implements EventStore {
   private readonly inFlightAppends = new Set<Promise<unknown>>();
   /** Tail of the per-stream append queue (appends to one stream from this process are serialised). */
   private readonly streamLocks = new Map<string, Promise<void>>();
-  /** Heads this process wrote or read; a stale entry only costs one WrongExpectedVersion round trip. */
+  /** Heads this process wrote or read; a stale entry costs at most one WrongExpectedVersion round trip. */
   private readonly heads = new Map<string, Head>();
   /** headPosition() memo: the newest raw $all position scanned and the answer found then. */
   private headScan: { scannedTo: number; head: number } | undefined;
 
   constructor(client: EsdbClient, options: EsdbEventStoreOptions = {}) {
     this.client = client;
-    this.deadlineMs = options.deadlineMs ?? 10_000;
-    this.pingDeadlineMs = options.pingDeadlineMs ?? Math.min(this.deadlineMs, 5000);
-    this.maxAppendAttempts = options.maxAppendAttempts ?? 10;
+    this.deadlineMs = positiveInt(options.deadlineMs, 10_000, 'deadlineMs');
+    this.pingDeadlineMs = positiveInt(options.pingDeadlineMs, Math.min(this.deadlineMs, 5000), 'pingDeadlineMs');
+    this.maxAppendAttempts = positiveInt(options.maxAppendAttempts, 10, 'maxAppendAttempts');
     this.secrets = options.secrets ?? [];
   }
 
@@ -398,6 +423,7 @@ export class EsdbEventStore implements EventStore {
       assertExpectedRevision(given);
       expected = given === undefined ? 'any' : given;
       prepared = prepareEvents(events);
+      assertNoReservedMetadata(events);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -422,29 +448,35 @@ export class EsdbEventStore implements EventStore {
     return run;
   }
 
+  /** The head to compute hashes against: the cached one when it can be trusted for `expected`, else a fresh read. */
+  private async headFor(stream: string, expected: ExpectedRevision, useCache: boolean): Promise<Head | null> {
+    const cached = useCache ? this.heads.get(stream) : undefined;
+    if (cached) {
+      // Streams only grow: a cached head proves the stream exists and is at least that long. A
+      // matching cached head may still be stale (another process); ESDB's exact expected revision
+      // catches that. A mismatch is only trusted after a fresh read.
+      if (expected === 'any' || expected === 'stream_exists' || expected === 'no_stream' || expected === cached.revision) return cached;
+    }
+    return this.readHead(stream);
+  }
+
   private async appendPrepared(stream: string, prepared: PreparedEvent[], expected: ExpectedRevision): Promise<AppendResult> {
     const retryable = expected === 'any' || expected === 'stream_exists';
     let useCache = true;
     for (let attempt = 1; ; attempt++) {
-      let head = useCache ? (this.heads.get(stream) ?? null) : null;
-      if (head === null || (typeof expected === 'number' && head.revision !== expected) || expected === 'stream_exists') {
-        // A cached head proves the stream exists (streams are append-only), but a mismatch or a
-        // miss is only trusted after a fresh read.
-        if (!(expected === 'stream_exists' && head !== null)) head = await this.readHead(stream);
-      }
-      const actual = head ? String(head.revision) : 'no_stream';
+      const head = await this.headFor(stream, expected, useCache);
       if (
         (expected === 'no_stream' && head !== null) ||
         (expected === 'stream_exists' && head === null) ||
         (typeof expected === 'number' && (head === null || head.revision !== expected))
       ) {
-        throw new ConcurrencyError(stream, describeRevision(expected), actual);
+        throw new ConcurrencyError(stream, describeRevision(expected), head ? String(head.revision) : 'no_stream');
       }
 
       const base = head ? head.revision : -1;
       let prevHash = head ? head.hash : null;
       const hashes: string[] = [];
-      const data: EventData[] = prepared.map((ev, i) => {
+      const data = prepared.map((ev, i): EventData => {
         const hash = chainHash(prevHash, canonicalEventText(stream, base + 1 + i, ev));
         prevHash = hash;
         hashes.push(hash);
@@ -452,8 +484,8 @@ export class EsdbEventStore implements EventStore {
           id: ev.id,
           contentType: 'application/json',
           type: ev.type,
-          data: JSON.parse(ev.dataJson) as Record<string, unknown>,
-          metadata: wrapMetadata(ev.metadataJson, hash),
+          data: JSON.parse(ev.dataJson) as JsonValue,
+          metadata: withChainHash(ev.metadataJson, hash),
         } as EventData;
       });
       const esdbExpected: AppendExpectedRevision = head ? BigInt(head.revision) : NO_STREAM;
@@ -464,16 +496,14 @@ export class EsdbEventStore implements EventStore {
         );
       } catch (err) {
         this.heads.delete(stream);
-        if (isWrongExpectedVersion(err)) {
-          const current = describeVendorRevision((err as { actualVersion?: unknown }).actualVersion);
-          if (!retryable || attempt >= this.maxAppendAttempts) {
-            throw new ConcurrencyError(stream, describeRevision(expected), current);
-          }
-          useCache = false;
-          await sleep(Math.floor(Math.random() * 5 * attempt));
-          continue;
+        if (!isWrongExpectedVersion(err)) throw this.translate(err, stream);
+        if (!retryable || attempt >= this.maxAppendAttempts) {
+          const actual = describeVendorRevision((err as { actualVersion?: unknown }).actualVersion);
+          throw withCause(new ConcurrencyError(stream, describeRevision(expected), actual), err);
         }
-        throw this.translate(err, stream);
+        useCache = false;
+        await sleep(Math.floor(Math.random() * 5 * attempt));
+        continue;
       }
       return this.confirmAppend(stream, prepared, base + 1, hashes);
     }
@@ -483,7 +513,10 @@ export class EsdbEventStore implements EventStore {
   private async confirmAppend(stream: string, prepared: PreparedEvent[], firstRevision: number, hashes: string[]): Promise<AppendResult> {
     const stored = await this.readStreamRaw(stream, { fromRevision: firstRevision, maxCount: prepared.length, direction: 'forwards' });
     if (stored.length !== prepared.length) {
-      throw new LedgerError('store_unavailable', `EventStoreDB acknowledged an append to "${stream}" but returned ${stored.length} of ${prepared.length} events`);
+      throw new LedgerError(
+        'store_unavailable',
+        `EventStoreDB acknowledged an append to "${stream}" but returned ${stored.length} of ${prepared.length} events`,
+      );
     }
     for (let i = 0; i < stored.length; i++) {
       const s = stored[i]!;
@@ -565,14 +598,16 @@ export class EsdbEventStore implements EventStore {
     assertMaxCount(options.maxCount);
     const max = options.maxCount ?? 1000;
     const { filter } = options;
+    // Without a filter few records are dropped (the inclusive start, system events): read about what is asked for.
+    const pageSize = filter ? READ_ALL_PAGE : Math.min(READ_ALL_PAGE, max + 1);
     const out: RecordedEvent[] = [];
     let from = after;
     for (;;) {
-      const page = await this.readAllPage(from, READ_ALL_PAGE, FORWARDS);
+      const page = await this.readAllPage(from, pageSize, FORWARDS);
       let progressed = false;
       for (const e of page) {
         const position = toLedgerPosition(e.position);
-        if (position === null || position <= from) continue; // the inclusive start, or a position-less record
+        if (position === undefined || position <= from) continue; // the inclusive start
         from = position;
         progressed = true;
         if (isSystemEvent(e.streamId, e.type)) continue;
@@ -581,12 +616,17 @@ export class EsdbEventStore implements EventStore {
         out.push(recorded);
         if (out.length >= max) return out;
       }
-      if (page.length < READ_ALL_PAGE || !progressed) return out;
+      if (page.length < pageSize || !progressed) return out;
     }
   }
 
-  /** One page of $all (raw records: system events included), forwards from `after` or backwards from `before`. */
-  private async readAllPage(at: number | 'end', count: number, direction: typeof FORWARDS | typeof BACKWARDS, deadlineMs = this.deadlineMs): Promise<EsdbRecordedEventLike[]> {
+  /** One page of raw $all records (system events included), forwards from `at` or backwards from `at` (exclusive). */
+  private async readAllPage(
+    at: number | 'end',
+    count: number,
+    direction: typeof FORWARDS | typeof BACKWARDS,
+    deadlineMs = this.deadlineMs,
+  ): Promise<EsdbRecordedEventLike[]> {
     const fromPosition: ReadPosition = at === 'end' ? END : toReadPosition(at);
     let items: unknown[];
     try {
@@ -615,14 +655,16 @@ export class EsdbEventStore implements EventStore {
     const memo = this.headScan;
     scan: for (;;) {
       const page = await this.readAllPage(at, HEAD_SCAN_PAGE, BACKWARDS);
+      let progressed = false;
       for (const e of page) {
         const position = toLedgerPosition(e.position);
-        if (position === null) continue;
+        if (position === undefined) continue;
         if (at !== 'end' && position >= at) continue; // backwards reads exclude their start; be safe anyway
+        progressed = true;
         newest ??= position;
         at = position;
         if (memo && position <= memo.scannedTo) {
-          found = memo.head;
+          found = memo.head; // everything from here down was scanned before
           break scan;
         }
         if (!isSystemEvent(e.streamId, e.type)) {
@@ -630,7 +672,7 @@ export class EsdbEventStore implements EventStore {
           break scan;
         }
       }
-      if (page.length < HEAD_SCAN_PAGE) break;
+      if (page.length < HEAD_SCAN_PAGE || !progressed) break;
     }
     const head = found ?? 0;
     if (newest !== undefined) this.headScan = { scannedTo: newest, head };
@@ -694,7 +736,7 @@ export class EsdbEventStore implements EventStore {
       if (!e) return;
       try {
         const position = toLedgerPosition(e.position);
-        if (position === null || position <= last) return;
+        if (position === undefined || position <= last) return; // at or before `after` / already delivered
         last = position;
         if (isSystemEvent(e.streamId, e.type)) return;
         const recorded = decodeRecordedEvent(e);
@@ -737,7 +779,7 @@ export class EsdbEventStore implements EventStore {
       signal?.removeEventListener('abort', notify);
       closeSignal.removeEventListener('abort', notify);
       try {
-        await subscription.unsubscribe();
+        await this.bounded(subscription.unsubscribe(), 'an unsubscribe');
       } catch {
         /* the call is already gone */
       }
@@ -764,10 +806,13 @@ export class EsdbEventStore implements EventStore {
 
   // -------------------------------------------------------------------------------- plumbing
 
-  /** Races a vendor promise against the deadline. */
+  /** Races a vendor promise against the deadline (the vendor promise keeps its own outcome). */
   private bounded<T>(promise: Promise<T>, what: string, ms = this.deadlineMs): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new LedgerError('store_unavailable', `EventStoreDB did not answer ${what} within ${ms} ms (its outcome is unknown)`)), ms);
+      const timer = setTimeout(
+        () => reject(new LedgerError('store_unavailable', `EventStoreDB did not answer ${what} within ${ms} ms (its outcome is unknown)`)),
+        ms,
+      );
       promise.then(
         (v) => {
           clearTimeout(timer);
@@ -826,21 +871,49 @@ export class EsdbEventStore implements EventStore {
   }
 }
 
+function positiveInt(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < 1) throw new ConfigError(`esdb store option ${name} must be a positive integer`);
+  return value;
+}
+
 /**
- * Connects to EventStoreDB / KurrentDB (`esdb://host:2113?tls=false`, `esdb+discover://…`) and
- * checks that it answers. Throws ConfigError for a malformed connection string and
- * store_unavailable when the server does not answer; neither message repeats the credentials.
+ * Builds the vendor client without contacting the server (the client connects lazily). The
+ * scheme is normalised (`kurrentdb://` → `esdb://`); a malformed string throws ConfigError whose
+ * message repeats neither the string nor its credentials. The parse error is deliberately not
+ * kept as `cause`: the vendor stores the whole connection string on it. The client's own parse
+ * warnings (printed with console.warn) are redacted the same way.
+ */
+function connect(connectionString: string, secrets: readonly string[]): EventStoreDBClient {
+  const normalized = normalizeConnectionString(connectionString);
+  const hide = [...secrets, connectionString, normalized];
+  const warn = console.warn;
+  console.warn = (...args: unknown[]) => warn(...args.map((a) => (typeof a === 'string' ? redact(a, secrets, Number.POSITIVE_INFINITY) : a)));
+  try {
+    return EventStoreDBClient.connectionString(normalized);
+  } catch (err) {
+    const reason = redact(err instanceof Error ? err.message : 'unparseable', hide);
+    throw new ConfigError(`SIGLEDGER_ESDB_URL is not a valid EventStoreDB connection string (${reason})`);
+  } finally {
+    console.warn = warn;
+  }
+}
+
+/** An EsdbEventStore on a new client for `connectionString`, without contacting the server. */
+export function createEsdbEventStore(connectionString: string, options: EsdbEventStoreOptions = {}): EsdbEventStore {
+  const secrets = [...secretsOf(connectionString), ...(options.secrets ?? [])];
+  const client = connect(connectionString, secrets);
+  return new EsdbEventStore(client as unknown as EsdbClient, { ...options, secrets });
+}
+
+/**
+ * Connects to EventStoreDB / KurrentDB (`esdb://host:2113?tls=false`, `esdb+discover://…`,
+ * `kurrentdb://…`) and checks that it answers. Throws ConfigError for a malformed connection
+ * string and store_unavailable when the server does not answer within the ping deadline; neither
+ * message repeats the credentials.
  */
 export async function openEsdbEventStore(connectionString: string, options: EsdbEventStoreOptions = {}): Promise<EsdbEventStore> {
-  const secrets = [...secretsOf(connectionString), ...(options.secrets ?? [])];
-  let client: EventStoreDBClient;
-  try {
-    client = EventStoreDBClient.connectionString(connectionString);
-  } catch (err) {
-    const reason = redact(err instanceof Error ? err.message : 'unparseable', [...secrets, connectionString]);
-    throw new ConfigError(`SIGLEDGER_ESDB_URL is not a valid EventStoreDB connection string (${reason})`);
-  }
-  const store = new EsdbEventStore(client as unknown as EsdbClient, { ...options, secrets });
+  const store = createEsdbEventStore(connectionString, options);
   try {
     await store.ping();
   } catch (err) {

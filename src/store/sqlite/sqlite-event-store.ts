@@ -8,7 +8,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { ConcurrencyError, LedgerError } from '../../errors.ts';
+import { ConcurrencyError, IntegrityError, LedgerError } from '../../errors.ts';
 import { canonicalEventText, chainHash, prepareEvents, type PreparedEvent } from '../chain.ts';
 import {
   assertExpectedRevision,
@@ -82,14 +82,23 @@ INSERT OR IGNORE INTO store_meta (key, value) VALUES ('schema', '1');
 
 const COLUMNS = 'position, id, stream, revision, type, data, metadata, hash';
 
+function parseStored(r: EventRow, column: 'data' | 'metadata'): unknown {
+  try {
+    return JSON.parse(r[column]);
+  } catch {
+    // Only a change made outside this adapter can get here: report it as such, with its position.
+    throw new IntegrityError(r.position, `stored ${column} is not JSON`, { stream: r.stream, revision: r.revision });
+  }
+}
+
 export const toRecorded = (r: EventRow): RecordedEvent => ({
   id: r.id,
   stream: r.stream,
   revision: r.revision,
   position: r.position,
   type: r.type,
-  data: JSON.parse(r.data),
-  metadata: JSON.parse(r.metadata) as EventMetadata,
+  data: parseStored(r, 'data') as RecordedEvent['data'],
+  metadata: parseStored(r, 'metadata') as EventMetadata,
   hash: r.hash,
 });
 
@@ -127,6 +136,7 @@ export class SqliteEventStore implements EventStore {
     readFwd: Database.Statement<[string, number, number], EventRow>;
     readBwd: Database.Statement<[string, number, number], EventRow>;
     headPosition: Database.Statement<[], { p: number | null }>;
+    dataVersion: Database.Statement<[], number>;
     begin: Database.Statement;
     commit: Database.Statement;
     rollback: Database.Statement;
@@ -157,6 +167,7 @@ export class SqliteEventStore implements EventStore {
       readFwd: db.prepare(`SELECT ${COLUMNS} FROM events WHERE stream = ? AND revision >= ? ORDER BY revision ASC LIMIT ?`),
       readBwd: db.prepare(`SELECT ${COLUMNS} FROM events WHERE stream = ? AND revision <= ? ORDER BY revision DESC LIMIT ?`),
       headPosition: db.prepare('SELECT MAX(position) AS p FROM events'),
+      dataVersion: db.prepare<[], number>('PRAGMA data_version').pluck(),
       begin: db.prepare('BEGIN IMMEDIATE'),
       commit: db.prepare('COMMIT'),
       rollback: db.prepare('ROLLBACK'),
@@ -167,8 +178,9 @@ export class SqliteEventStore implements EventStore {
     this.dataVersion = this.readDataVersion();
   }
 
+  /** Changes when another connection commits; our own commits leave it as it is. */
   private readDataVersion(): number {
-    return this.db.pragma('data_version', { simple: true }) as number;
+    return this.stmt.dataVersion.get()!;
   }
 
   private assertOpen(): void {
@@ -293,7 +305,8 @@ export class SqliteEventStore implements EventStore {
         }
       }
       this.stmt.commit.run();
-      this.dataVersion = this.readDataVersion();
+      // No need to read data_version again: our own commit does not change it, and no other
+      // connection could commit while we held the write lock.
     } catch (err) {
       // COMMIT (or something before it) failed: nothing of this group is durable.
       try {

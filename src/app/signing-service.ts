@@ -1,0 +1,149 @@
+/**
+ * Signing: one DSSE signature by the active key over the caller's payload, recorded as the first
+ * version of a bundle whose id is deterministic per (tenant, payloadType, payload).
+ *
+ * Flow (docs/ARCHITECTURE.md): validate → bundle id → sign the PAE with the active key →
+ * append `BundleSigned` to `bundle-<id>` expecting no stream → wait until the projections folded
+ * it (read-your-writes) → answer 201. When the stream already exists (the same tenant signed the
+ * same payload before, possibly concurrently) the existing latest version is answered with 200
+ * and nothing is appended.
+ */
+import { randomUUID } from 'node:crypto';
+import { signEnvelope } from '../crypto/dsse.ts';
+import { sha256Hex } from '../crypto/hash.ts';
+import { buildDsseBundle, type SigstoreBundleJson } from '../crypto/sigstore-bundle.ts';
+import { bundleDecider, bundleIdOf, bundleStream, latestVersion, type BundleEvent, type BundleState } from '../domain/bundle.ts';
+import { fold } from '../domain/decider.ts';
+import type { SignRequest } from '../domain/sign-request.ts';
+import { ConcurrencyError, LedgerError } from '../errors.ts';
+import { bundlesProjection, type BundleSummary } from '../projections/bundles.ts';
+import type { ReadModelReader } from '../projections/read-model.ts';
+import type { CommandContext } from './command-handler.ts';
+import type { KeyringService } from './keyring-service.ts';
+import type { Metrics } from './metrics.ts';
+
+export interface SigningCaller {
+  readonly subject: string;
+  readonly tenant: string;
+}
+
+export interface SignResult {
+  readonly created: boolean;
+  readonly bundleId: string;
+  readonly version: number;
+  readonly keyId: string;
+  readonly logIndex: number | null;
+  readonly bundle: SigstoreBundleJson;
+  readonly signingIdentity: { readonly mode: 'keyful'; readonly keyId: string; readonly algorithm: 'ed25519'; readonly backend: string };
+}
+
+export interface BundleView {
+  readonly bundleId: string;
+  readonly latestVersion: number;
+  readonly versions: readonly { version: number; keyId: string; logIndex: number | null; reason: string; createdAt: string }[];
+  readonly bundle: SigstoreBundleJson;
+}
+
+export interface SigningServiceDeps extends CommandContext {
+  readonly readModel: ReadModelReader;
+  readonly keyring: KeyringService;
+  readonly metrics?: Metrics;
+  readonly now: () => Date;
+}
+
+const IDEMPOTENCY_KEY_RE = /^[\x21-\x7e]{1,255}$/;
+
+/** Validates an `Idempotency-Key` header value; returns its SHA-256 hex (what events store). */
+export function idempotencyKeyHash(raw: string | undefined): string | null {
+  if (raw === undefined) return null;
+  if (!IDEMPOTENCY_KEY_RE.test(raw)) {
+    throw new LedgerError('invalid_request', 'Idempotency-Key must be 1-255 printable ASCII characters without spaces', { reason: 'invalid_idempotency_key' });
+  }
+  return sha256Hex(raw);
+}
+
+export class SigningService {
+  /** `<tenant>/<idempotency hash>` → bundle id of requests in flight on this instance. */
+  private readonly inflight = new Map<string, string>();
+
+  constructor(private readonly deps: SigningServiceDeps) {}
+
+  async sign(caller: SigningCaller, request: SignRequest, idempotencyKey: string | null): Promise<SignResult> {
+    const payloadSha256 = sha256Hex(request.payload);
+    const bundleId = bundleIdOf(caller.tenant, request.payloadType, payloadSha256);
+    const stream = bundleStream(bundleId);
+
+    let inflightKey: string | undefined;
+    if (idempotencyKey) {
+      const key = `${caller.tenant}/${idempotencyKey}`;
+      const known = bundlesProjection.byIdempotencyKey(this.deps.readModel, caller.tenant, idempotencyKey) ?? this.inflight.get(key);
+      if (known !== undefined && known !== bundleId) {
+        throw new LedgerError('idempotency_key_reused', 'this Idempotency-Key was already used for a different request', { reason: 'idempotency_key_reused' });
+      }
+      if (known === undefined) {
+        this.inflight.set(key, bundleId);
+        inflightKey = key;
+      }
+    }
+    try {
+      const active = this.deps.keyring.active();
+      const envelope = await signEnvelope(request.payloadType, request.payload, [{ keyId: active.keyId, sign: (pae) => active.handle.sign(pae) }]);
+      const time = this.deps.now().toISOString();
+      const events = bundleDecider.decide(
+        { type: 'SignBundle', bundleId, tenant: caller.tenant, payloadType: request.payloadType, payloadSha256, keyId: active.keyId, envelope, idempotencyKey, time },
+        bundleDecider.initialState(),
+      );
+      try {
+        const result = await this.deps.store.appendToStream(
+          stream,
+          events.map((e) => ({ type: e.type, data: e.data, metadata: { time, correlationId: randomUUID(), actor: caller.subject, tenant: caller.tenant } })),
+          { expectedRevision: 'no_stream' },
+        );
+        await this.deps.runtime?.waitFor(result.lastPosition);
+        const state = events.reduce(bundleDecider.evolve, bundleDecider.initialState());
+        return this.result(true, bundleId, state, active.backend);
+      } catch (err) {
+        if (!(err instanceof ConcurrencyError)) throw err;
+        // The bundle exists: answer its latest version; nothing was appended.
+        const state = fold(bundleDecider, (await this.deps.store.readStream(stream)) as unknown as BundleEvent[]);
+        return this.result(false, bundleId, state);
+      }
+    } finally {
+      if (inflightKey) this.inflight.delete(inflightKey);
+    }
+  }
+
+  private result(created: boolean, bundleId: string, state: BundleState, backend?: string): SignResult {
+    const latest = latestVersion(state);
+    if (!latest) throw new LedgerError('internal', `bundle ${bundleId} has no versions`);
+    const keyBackend = backend ?? this.deps.keyring.get(latest.keyId)?.backend ?? 'file';
+    return {
+      created,
+      bundleId,
+      version: latest.version,
+      keyId: latest.keyId,
+      logIndex: null,
+      bundle: buildDsseBundle({ envelope: latest.envelope, keyId: latest.keyId }),
+      signingIdentity: { mode: 'keyful', keyId: latest.keyId, algorithm: 'ed25519', backend: keyBackend },
+    };
+  }
+
+  bundle(bundleId: string): BundleView | undefined {
+    const summary: BundleSummary | undefined = bundlesProjection.summary(this.deps.readModel, bundleId);
+    if (!summary) return undefined;
+    const latest = bundlesProjection.versionRecord(this.deps.readModel, bundleId, summary.latestVersion);
+    if (!latest) return undefined;
+    return {
+      bundleId,
+      latestVersion: summary.latestVersion,
+      versions: summary.versions.map((v) => ({ version: v.version, keyId: v.keyId, logIndex: null, reason: v.reason, createdAt: v.createdAt })),
+      bundle: buildDsseBundle({ envelope: latest.envelope, keyId: latest.keyId }),
+    };
+  }
+
+  bundleVersion(bundleId: string, version: number): { version: number; bundle: SigstoreBundleJson } | undefined {
+    const record = bundlesProjection.versionRecord(this.deps.readModel, bundleId, version);
+    if (!record) return undefined;
+    return { version: record.version, bundle: buildDsseBundle({ envelope: record.envelope, keyId: record.keyId }) };
+  }
+}

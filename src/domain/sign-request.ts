@@ -1,0 +1,100 @@
+/**
+ * Parsing of the signing request body (SPEC §2), treated as an attacker's input: either
+ * `{"payloadType", "payload": "<base64>"}` or `{"statement": <in-toto Statement v1>}`, which is
+ * canonicalised with RFC 8785 JCS and signed as `application/vnd.in-toto+json`.
+ */
+import { decodeBase64Strict } from '../crypto/dsse.ts';
+import { jcsBytes } from '../crypto/jcs.ts';
+import { LedgerError } from '../errors.ts';
+
+export const IN_TOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
+export const IN_TOTO_STATEMENT_V1 = 'https://in-toto.io/Statement/v1';
+
+export interface SignRequest {
+  readonly payloadType: string;
+  readonly payload: Buffer;
+}
+
+const MAX_PAYLOAD_TYPE_LENGTH = 256;
+// Printable ASCII, like a media type; no control characters or spaces at the ends.
+const PAYLOAD_TYPE_RE = /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/;
+const DIGEST_ALG_RE = /^[a-z0-9][a-z0-9-_]{0,31}$/;
+const HEX_RE = /^[0-9a-fA-F]+$/;
+const MAX_SUBJECTS = 1024;
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function invalid(message: string, reason: string, field?: string): LedgerError {
+  return new LedgerError('invalid_request', message, { reason, ...(field ? { field } : {}) });
+}
+
+function invalidStatement(message: string, field: string): LedgerError {
+  return new LedgerError('invalid_statement', message, { reason: 'not_in_toto_statement_v1', field });
+}
+
+/** Throws `invalid_statement` unless `value` is an in-toto Statement v1. */
+export function assertInTotoStatement(value: unknown): asserts value is Record<string, unknown> {
+  if (!isPlainObject(value)) throw invalidStatement('statement must be a JSON object', 'statement');
+  if (value._type !== IN_TOTO_STATEMENT_V1) throw invalidStatement(`statement._type must be "${IN_TOTO_STATEMENT_V1}"`, 'statement._type');
+  const subject = value.subject;
+  if (!Array.isArray(subject) || subject.length === 0) throw invalidStatement('statement.subject must be a non-empty array', 'statement.subject');
+  if (subject.length > MAX_SUBJECTS) throw invalidStatement(`statement.subject has more than ${MAX_SUBJECTS} entries`, 'statement.subject');
+  subject.forEach((s, i) => {
+    const field = `statement.subject[${i}]`;
+    if (!isPlainObject(s)) throw invalidStatement(`${field} must be an object`, field);
+    if (s.name !== undefined && typeof s.name !== 'string') throw invalidStatement(`${field}.name must be a string`, `${field}.name`);
+    const digest = s.digest;
+    if (!isPlainObject(digest) || Object.keys(digest).length === 0) throw invalidStatement(`${field}.digest must be a non-empty object`, `${field}.digest`);
+    for (const [alg, hex] of Object.entries(digest)) {
+      if (!DIGEST_ALG_RE.test(alg)) throw invalidStatement(`${field}.digest has an invalid algorithm name`, `${field}.digest`);
+      if (typeof hex !== 'string' || hex.length === 0 || hex.length > 256 || !HEX_RE.test(hex)) {
+        throw invalidStatement(`${field}.digest.${alg} must be a hex string`, `${field}.digest.${alg}`);
+      }
+    }
+  });
+  if (typeof value.predicateType !== 'string' || value.predicateType.length === 0 || value.predicateType.length > 1024) {
+    throw invalidStatement('statement.predicateType must be a non-empty string (a URI)', 'statement.predicateType');
+  }
+  if (value.predicate !== undefined && !isPlainObject(value.predicate)) throw invalidStatement('statement.predicate must be an object', 'statement.predicate');
+}
+
+/**
+ * Validates a parsed JSON body and returns what to sign. `maxPayloadBytes` is the caller's plan
+ * limit on the decoded artifact.
+ */
+export function parseSignRequest(body: unknown, maxPayloadBytes: number): SignRequest {
+  if (!isPlainObject(body)) throw invalid('request body must be a JSON object', 'not_an_object');
+  const hasStatement = Object.hasOwn(body, 'statement');
+  const hasPayload = Object.hasOwn(body, 'payload') || Object.hasOwn(body, 'payloadType');
+  if (hasStatement && hasPayload) throw invalid('give either "statement" or "payloadType" and "payload", not both', 'ambiguous_form');
+  for (const k of Object.keys(body)) {
+    if (k !== 'statement' && k !== 'payload' && k !== 'payloadType') throw invalid(`unknown field "${k.slice(0, 64)}"`, 'unknown_field', k.slice(0, 64));
+  }
+  if (hasStatement) {
+    assertInTotoStatement(body.statement);
+    let payload: Buffer;
+    try {
+      payload = jcsBytes(body.statement);
+    } catch {
+      throw invalidStatement('statement cannot be canonicalised (RFC 8785)', 'statement');
+    }
+    if (payload.length > maxPayloadBytes) throw new LedgerError('payload_too_large', `statement is larger than the plan's ${maxPayloadBytes} bytes`, { limit: maxPayloadBytes });
+    return { payloadType: IN_TOTO_PAYLOAD_TYPE, payload };
+  }
+  const { payloadType, payload } = body;
+  if (typeof payloadType !== 'string') throw invalid('payloadType must be a string', 'wrong_type', 'payloadType');
+  if (payloadType.length === 0 || payloadType.length > MAX_PAYLOAD_TYPE_LENGTH || !PAYLOAD_TYPE_RE.test(payloadType)) {
+    throw invalid(`payloadType must be 1-${MAX_PAYLOAD_TYPE_LENGTH} printable ASCII characters`, 'invalid_payload_type', 'payloadType');
+  }
+  if (typeof payload !== 'string') throw invalid('payload must be a base64 string', 'wrong_type', 'payload');
+  if (payload.length === 0) throw invalid('payload must not be empty', 'empty_payload', 'payload');
+  // Check the size before decoding so an oversized value is never copied.
+  if (Math.floor((payload.length * 3) / 4) - 2 > maxPayloadBytes) {
+    throw new LedgerError('payload_too_large', `payload is larger than the plan's ${maxPayloadBytes} bytes`, { limit: maxPayloadBytes });
+  }
+  const bytes = decodeBase64Strict(payload);
+  if (!bytes) throw invalid('payload is not valid base64 (standard alphabet, padded)', 'invalid_base64', 'payload');
+  if (bytes.length === 0) throw invalid('payload must not be empty', 'empty_payload', 'payload');
+  if (bytes.length > maxPayloadBytes) throw new LedgerError('payload_too_large', `payload is larger than the plan's ${maxPayloadBytes} bytes`, { limit: maxPayloadBytes });
+  return { payloadType, payload: bytes };
+}

@@ -1,0 +1,63 @@
+/** Bundles and keys (SPEC §2): read-only views answered from the read models. */
+import { Hono } from 'hono';
+import type { KeyringService } from '../app/keyring-service.ts';
+import type { SigningService } from '../app/signing-service.ts';
+import { isBundleId } from '../domain/bundle.ts';
+import { isKeyId, type KeyEntry } from '../domain/keyring.ts';
+import { LedgerError } from '../errors.ts';
+
+export interface RegistryRouteDeps {
+  readonly signing: SigningService;
+  readonly keyring: KeyringService;
+}
+
+/** SPEC §2 key registry entry. */
+export function keyView(k: KeyEntry) {
+  return {
+    keyId: k.keyId,
+    algorithm: k.algorithm,
+    publicKey: k.publicKey,
+    status: k.status,
+    validFor: { ...(k.validFor.start ? { start: k.validFor.start } : {}), ...(k.validFor.end ? { end: k.validFor.end } : {}) },
+    backend: k.backend,
+  };
+}
+
+const MAX_VERSION = 1_000_000_000;
+
+export function registryRoutes(deps: RegistryRouteDeps): Hono {
+  const app = new Hono();
+
+  // A key is published once it has been activated (generated keys wait for their ceremony).
+  const published = (k: KeyEntry) => k.status !== 'generated';
+
+  app.get('/api/v1/keys', (c) => c.json(deps.keyring.list().filter(published).map(keyView)));
+
+  app.get('/api/v1/keys/:keyId', (c) => {
+    const keyId = c.req.param('keyId');
+    if (!isKeyId(keyId)) throw new LedgerError('not_found', 'no such key (key ids are 64 lowercase hex characters)');
+    const entry = deps.keyring.get(keyId);
+    if (!entry || !published(entry)) throw new LedgerError('not_found', `no key ${keyId}`);
+    return c.json(keyView(entry));
+  });
+
+  app.get('/api/v1/bundles/:bundleId', (c) => {
+    const bundleId = c.req.param('bundleId');
+    if (!isBundleId(bundleId)) throw new LedgerError('not_found', 'no such bundle (bundle ids are 64 lowercase hex characters)');
+    const view = deps.signing.bundle(bundleId);
+    if (!view) throw new LedgerError('not_found', `no bundle ${bundleId}`);
+    return c.json(view);
+  });
+
+  app.get('/api/v1/bundles/:bundleId/versions/:version', (c) => {
+    const bundleId = c.req.param('bundleId');
+    const raw = c.req.param('version');
+    if (!isBundleId(bundleId)) throw new LedgerError('not_found', 'no such bundle (bundle ids are 64 lowercase hex characters)');
+    if (!/^[1-9]\d{0,9}$/.test(raw) || Number(raw) > MAX_VERSION) throw new LedgerError('bad_request', 'version must be a positive integer', { reason: 'invalid_version' });
+    const view = deps.signing.bundleVersion(bundleId, Number(raw));
+    if (!view) throw new LedgerError('not_found', `bundle ${bundleId} has no version ${raw}`);
+    return c.json(view);
+  });
+
+  return app;
+}

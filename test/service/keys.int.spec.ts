@@ -1,0 +1,133 @@
+import { createDecipheriv, randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isSoftHsmSkipped, setupSoftHsm, type SoftHsmSetup } from '../support/softhsm.ts';
+import { startTestService, type TestService } from '../support/service.ts';
+import { verifyBundleSignature, type ApiKey } from '../support/sigstore.ts';
+
+interface Signed {
+  bundleId: string;
+  keyId: string;
+  bundle: unknown;
+  signingIdentity: { backend: string };
+}
+
+async function signOnce(svc: TestService, text: string): Promise<{ status: number; body: Signed }> {
+  const res = await svc.app.request('/api/v1/signer/sign/dsse', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(await svc.tokens()) },
+    body: JSON.stringify({ payloadType: 'text/plain', payload: Buffer.from(text).toString('base64') }),
+  });
+  return { status: res.status, body: (await res.json()) as Signed };
+}
+
+const keysOf = async (svc: TestService) => (await (await svc.app.request('/api/v1/keys')).json()) as ApiKey[];
+
+/** Restart on the same data dir: the same key signs, and earlier bundles are still served and verify. */
+async function restartCheck(env: NodeJS.ProcessEnv, dataDir: string, backend: string, logs?: NodeJS.WritableStream) {
+  const first = await startTestService(env, { dataDir, ...(logs ? { logs } : {}) });
+  const a = await signOnce(first, 'before restart');
+  expect(a.status).toBe(201);
+  expect(a.body.signingIdentity.backend).toBe(backend);
+  await first.stop();
+
+  const second = await startTestService(env, { dataDir, ...(logs ? { logs } : {}) });
+  try {
+    const keys = await keysOf(second);
+    expect(keys.map((k) => k.keyId)).toEqual([a.body.keyId]);
+    const served = await second.app.request(`/api/v1/bundles/${a.body.bundleId}`);
+    expect(served.status).toBe(200);
+    const view = (await served.json()) as { bundle: unknown };
+    expect(view.bundle).toEqual(a.body.bundle);
+    verifyBundleSignature(view.bundle, keys);
+    const b = await signOnce(second, 'after restart');
+    expect(b.status).toBe(201);
+    expect(b.body.keyId).toBe(a.body.keyId);
+    verifyBundleSignature(b.body.bundle, keys);
+    expect((await signOnce(second, 'before restart')).status).toBe(200);
+  } finally {
+    await second.stop();
+  }
+  return a.body.keyId;
+}
+
+function filesUnder(dir: string, skip: (rel: string) => boolean): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const name of readdirSync(d)) {
+      const p = join(d, name);
+      if (skip(relative(dir, p))) continue;
+      if (statSync(p).isDirectory()) walk(p);
+      else out.push(p);
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+describe('signing keys across restarts', () => {
+  describe('when the file key store is used', () => {
+    let dataDir: string;
+    const kek = randomBytes(32);
+    const logs = new PassThrough();
+    let logText = '';
+    logs.on('data', (d: Buffer) => (logText += d.toString('utf8')));
+
+    beforeAll(() => {
+      dataDir = mkdtempSync(join(tmpdir(), 'sigledger-keys-'));
+    });
+    afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+    it('signs with the same key after a restart and still serves and verifies earlier bundles', async () => {
+      await restartCheck({ SIGLEDGER_KEK: kek.toString('base64') }, dataDir, 'file', logs);
+    });
+
+    it('never writes the private key to the event store, the read models or the logs', async () => {
+      const keyFiles = readdirSync(join(dataDir, 'keys')).filter((f) => f.endsWith('.key.json'));
+      expect(keyFiles).toHaveLength(1);
+      const sealed = JSON.parse(readFileSync(join(dataDir, 'keys', keyFiles[0]!), 'utf8')) as { keyId: string; nonce: string; ciphertext: string; tag: string };
+      const decipher = createDecipheriv('aes-256-gcm', kek, Buffer.from(sealed.nonce, 'base64'));
+      decipher.setAAD(Buffer.from(`sigledger/file-key/v1/ed25519/${sealed.keyId}`, 'utf8'));
+      decipher.setAuthTag(Buffer.from(sealed.tag, 'base64'));
+      const seed = Buffer.concat([decipher.update(Buffer.from(sealed.ciphertext, 'base64')), decipher.final()]);
+      expect(seed).toHaveLength(32);
+
+      const needles = [seed, Buffer.from(seed.toString('hex')), Buffer.from(seed.toString('base64').slice(0, 40)), Buffer.from(seed.toString('base64url').slice(0, 40)), kek, Buffer.from(kek.toString('base64').slice(0, 40))];
+      // Everything the service wrote, except the sealed key files themselves and the dev issuer's own keys.
+      const files = filesUnder(dataDir, (rel) => rel === 'keys' || rel === 'dev');
+      expect(files.some((f) => f.endsWith('events.db'))).toBe(true);
+      expect(logText).toMatch(/signing key ready/);
+      const haystacks = [...files.map((f) => ({ name: relative(dataDir, f), bytes: readFileSync(f) })), { name: 'logs', bytes: Buffer.from(logText) }];
+      for (const { name, bytes } of haystacks) {
+        for (const needle of needles) expect(bytes.includes(needle), `${name} contains private key material`).toBe(false);
+      }
+      // The scan can fail: the sealed file's plaintext would be found if it were there.
+      expect(Buffer.concat([Buffer.from('x'), seed]).includes(needles[0]!)).toBe(true);
+    });
+  });
+
+  describe('when the pkcs11 key store is used (SoftHSM2)', () => {
+    let hsm: SoftHsmSetup;
+    let dataDir: string;
+    beforeAll(async () => {
+      hsm = await setupSoftHsm();
+      if (isSoftHsmSkipped(hsm)) process.stderr.write(`[pkcs11 service] SKIPPED: ${hsm.skipped}\n`);
+      dataDir = mkdtempSync(join(tmpdir(), 'sigledger-hsm-'));
+    }, 300_000);
+    afterAll(async () => {
+      if (hsm && !isSoftHsmSkipped(hsm)) await hsm.cleanup();
+      rmSync(dataDir, { recursive: true, force: true });
+    });
+
+    it('signs through the token with the same key after a restart', async (ctx) => {
+      if (isSoftHsmSkipped(hsm)) return ctx.skip(`SoftHSM2 unavailable: ${hsm.skipped}`);
+      const env = { SIGLEDGER_KEY_STORE: 'pkcs11', SIGLEDGER_PKCS11_MODULE: hsm.module, SIGLEDGER_PKCS11_PIN: hsm.pin, SIGLEDGER_PKCS11_TOKEN_LABEL: hsm.tokenLabel };
+      await restartCheck(env, dataDir, 'pkcs11');
+      // No sealed key files: the key lives in the token only.
+      expect(readdirSync(dataDir)).not.toContain('keys');
+    });
+  });
+});
