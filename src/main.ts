@@ -23,7 +23,6 @@ import { createApp } from './http/app.ts';
 import { bundlesProjection } from './projections/bundles.ts';
 import { keyRegistry } from './projections/key-registry.ts';
 import { ProjectionRuntime } from './projections/runtime.ts';
-import { streamCatalog } from './projections/stream-catalog.ts';
 import type { KeyStore } from './store/key-store.ts';
 import { openFileKeyStore } from './store/keys/file-key-store.ts';
 import { resolveKek } from './store/keys/kek.ts';
@@ -42,7 +41,7 @@ export interface Service {
   close(): Promise<void>;
 }
 
-export const PROJECTIONS = [streamCatalog, keyRegistry, bundlesProjection];
+export const PROJECTIONS = [keyRegistry, bundlesProjection];
 
 async function openKeyStore(config: Config, logger: Logger): Promise<KeyStore> {
   if (config.keyStore === 'pkcs11') {

@@ -128,22 +128,27 @@ export class SigningService {
     };
   }
 
-  bundle(bundleId: string): BundleView | undefined {
+  /** The bundle with its version list (from the read model) and its latest version (from the store). */
+  async bundle(bundleId: string): Promise<BundleView | undefined> {
     const summary: BundleSummary | undefined = bundlesProjection.summary(this.deps.readModel, bundleId);
     if (!summary) return undefined;
-    const latest = bundlesProjection.versionRecord(this.deps.readModel, bundleId, summary.latestVersion);
+    const latest = await this.bundleVersion(bundleId, summary.latestVersion);
     if (!latest) return undefined;
     return {
       bundleId,
       latestVersion: summary.latestVersion,
       versions: summary.versions.map((v) => ({ version: v.version, keyId: v.keyId, logIndex: null, reason: v.reason, createdAt: v.createdAt })),
-      bundle: buildDsseBundle({ envelope: latest.envelope, keyId: latest.keyId }),
+      bundle: latest.bundle,
     };
   }
 
-  bundleVersion(bundleId: string, version: number): { version: number; bundle: SigstoreBundleJson } | undefined {
+  async bundleVersion(bundleId: string, version: number): Promise<{ version: number; bundle: SigstoreBundleJson } | undefined> {
     const record = bundlesProjection.versionRecord(this.deps.readModel, bundleId, version);
     if (!record) return undefined;
-    return { version: record.version, bundle: buildDsseBundle({ envelope: record.envelope, keyId: record.keyId }) };
+    const [event] = await this.deps.store.readStream(bundleStream(bundleId), { fromRevision: record.revision, maxCount: 1 });
+    if (!event) throw new LedgerError('internal', `bundle ${bundleId} version ${version} is in the read model but not in the event store`);
+    const versionState = fold(bundleDecider, [event as unknown as BundleEvent]).versions.find((v) => v.version === version);
+    if (!versionState) throw new LedgerError('internal', `bundle ${bundleId} event at revision ${record.revision} is not version ${version}`);
+    return { version, bundle: buildDsseBundle({ envelope: versionState.envelope, keyId: versionState.keyId }) };
   }
 }

@@ -41,20 +41,20 @@ export function registryRoutes(deps: RegistryRouteDeps): Hono {
     return c.json(keyView(entry));
   });
 
-  app.get('/api/v1/bundles/:bundleId', (c) => {
+  app.get('/api/v1/bundles/:bundleId', async (c) => {
     const bundleId = c.req.param('bundleId');
     if (!isBundleId(bundleId)) throw new LedgerError('not_found', 'no such bundle (bundle ids are 64 lowercase hex characters)');
-    const view = deps.signing.bundle(bundleId);
+    const view = await deps.signing.bundle(bundleId);
     if (!view) throw new LedgerError('not_found', `no bundle ${bundleId}`);
     return c.json(view);
   });
 
-  app.get('/api/v1/bundles/:bundleId/versions/:version', (c) => {
+  app.get('/api/v1/bundles/:bundleId/versions/:version', async (c) => {
     const bundleId = c.req.param('bundleId');
     const raw = c.req.param('version');
     if (!isBundleId(bundleId)) throw new LedgerError('not_found', 'no such bundle (bundle ids are 64 lowercase hex characters)');
     if (!/^[1-9]\d{0,9}$/.test(raw) || Number(raw) > MAX_VERSION) throw new LedgerError('bad_request', 'version must be a positive integer', { reason: 'invalid_version' });
-    const view = deps.signing.bundleVersion(bundleId, Number(raw));
+    const view = await deps.signing.bundleVersion(bundleId, Number(raw));
     if (!view) throw new LedgerError('not_found', `bundle ${bundleId} has no version ${raw}`);
     return c.json(view);
   });

@@ -1,10 +1,12 @@
 /**
  * Read model of bundles (`GET /api/v1/bundles/{id}` and `/versions/{n}`):
  * - `bundles`: one summary per bundle (tenant, latest version, the version list);
- * - `bundles.versions`: each version's envelope and signing key, keyed `<bundleId>/<version>`;
+ * - `bundles.versions`: each version's signing key and where its event is (stream revision and
+ *   global position), keyed `<bundleId>/<version>`; the envelope itself is read from the event
+ *   store, which stays the one copy of it;
  * - `bundles.idempotency`: `<tenant>/<sha256(Idempotency-Key)>` → bundle id.
  */
-import { BUNDLE_EVENT_TYPES, BUNDLE_STREAM_PREFIX, type BundleEvent, type EnvelopeJson } from '../domain/bundle.ts';
+import { BUNDLE_EVENT_TYPES, BUNDLE_STREAM_PREFIX, type BundleEvent } from '../domain/bundle.ts';
 import type { JsonObject } from '../domain/json.ts';
 import type { RecordedEvent } from '../store/port.ts';
 import type { Projection } from './projection.ts';
@@ -33,7 +35,8 @@ export interface BundleSummary {
 
 export interface BundleVersionRecord extends BundleVersionSummary {
   readonly bundleId: string;
-  readonly envelope: EnvelopeJson;
+  /** Revision of the version's event in `bundle-<bundleId>`. */
+  readonly revision: number;
 }
 
 const versionKey = (bundleId: string, version: number) => `${bundleId}/${String(version).padStart(10, '0')}`;
@@ -55,7 +58,7 @@ export const bundlesProjection: Projection & {
         const v: BundleVersionSummary = { version: 1, keyId: d.keyId, reason: 'signed', createdAt: d.signedAt, position: e.position };
         const summary: BundleSummary = { bundleId: d.bundleId, tenant: d.tenant, payloadType: d.payloadType, latestVersion: 1, versions: [v] };
         tx.put(NAME, d.bundleId, summary as unknown as JsonObject);
-        const record: BundleVersionRecord = { ...v, bundleId: d.bundleId, envelope: d.envelope };
+        const record: BundleVersionRecord = { ...v, bundleId: d.bundleId, revision: e.revision };
         tx.put(VERSIONS, versionKey(d.bundleId, 1), record as unknown as JsonObject);
         if (d.idempotencyKey) tx.put(IDEMPOTENCY, `${d.tenant}/${d.idempotencyKey}`, d.bundleId);
         break;

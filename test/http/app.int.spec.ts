@@ -53,7 +53,7 @@ describe('http app', () => {
       expect(await count(appends)).toBe(a0 + 1);
       expect(await count(commits)).toBe(c0 + 1);
       const text = await (await svc.app.request('/metrics')).text();
-      expect(text).toMatch(/sigledger_projection_lag_positions\{projection="streams"\} \d+/);
+      expect(text).toMatch(/sigledger_projection_lag_positions\{projection="bundles"\} \d+/);
       expect(r.lastPosition).toBeGreaterThan(0);
     });
   });
