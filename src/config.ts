@@ -36,6 +36,10 @@ export interface Config {
   readonly pkcs11: { readonly module: string | undefined; readonly tokenLabel: string | undefined; readonly pin: string | undefined };
   /** Raw SIGLEDGER_PLANS (a JSON file path or inline JSON), parsed at start-up. */
   readonly plans: string | undefined;
+  /** C2SP checkpoint origin (SIGLEDGER_LOG_ORIGIN); fixed once the log exists. */
+  readonly logOrigin: string;
+  /** Minimum time between two checkpoints (SIGLEDGER_CHECKPOINT_INTERVAL_MS, default 1000). */
+  readonly checkpointIntervalMs: number;
 }
 
 /** Flag values as parsed from the command line (undefined when not given). */
@@ -121,7 +125,17 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env): 
     throw new ConfigError('SIGLEDGER_KEY_STORE=pkcs11 needs SIGLEDGER_PKCS11_MODULE (path to the .so) and SIGLEDGER_PKCS11_PIN');
   }
 
+  const logOrigin = env.SIGLEDGER_LOG_ORIGIN || 'sigledger.local/log';
+  // A checkpoint origin is one line of a signed note and the host part of the TrustedRoot baseUrl.
+  if (!/^[A-Za-z0-9][A-Za-z0-9._~:/-]{0,254}$/.test(logOrigin) || logOrigin.includes('//')) {
+    throw new ConfigError(`SIGLEDGER_LOG_ORIGIN must look like "example.com/log" (letters, digits, . _ ~ : / -), got "${truncate(logOrigin)}"`);
+  }
+  const intervalRaw = env.SIGLEDGER_CHECKPOINT_INTERVAL_MS;
+  const checkpointIntervalMs = intervalRaw ? parseIntStrict(intervalRaw, 'SIGLEDGER_CHECKPOINT_INTERVAL_MS', 0, 60_000) : 1000;
+
   return {
+    logOrigin,
+    checkpointIntervalMs,
     port,
     host,
     dataDir,

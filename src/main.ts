@@ -11,6 +11,7 @@ import { ensureDevIssuer } from './app/auth/dev-issuer.ts';
 import { createKeySource } from './app/auth/jwks.ts';
 import { instrumentStore } from './app/instrumented-store.ts';
 import { KeyringService } from './app/keyring-service.ts';
+import { LogService } from './app/log-service.ts';
 import { parsePlans, withDevPlans } from './app/plans.ts';
 import { createQuotas } from './app/quotas.ts';
 import { SigningService } from './app/signing-service.ts';
@@ -22,6 +23,7 @@ import { ConfigError, isLedgerError, LedgerError } from './errors.ts';
 import { createApp } from './http/app.ts';
 import { bundlesProjection } from './projections/bundles.ts';
 import { keyRegistry } from './projections/key-registry.ts';
+import { LogProjection } from './projections/log.ts';
 import { ProjectionRuntime } from './projections/runtime.ts';
 import type { KeyStore } from './store/key-store.ts';
 import { openFileKeyStore } from './store/keys/file-key-store.ts';
@@ -41,7 +43,8 @@ export interface Service {
   close(): Promise<void>;
 }
 
-export const PROJECTIONS = [keyRegistry, bundlesProjection];
+/** The projections the service runs (the log projection keeps in-memory state: one per runtime). */
+export const projections = () => [keyRegistry, bundlesProjection, new LogProjection()];
 
 async function openKeyStore(config: Config, logger: Logger): Promise<KeyStore> {
   if (config.keyStore === 'pkcs11') {
@@ -108,10 +111,12 @@ export async function startService(config: Config, options: { logger?: Logger; n
     cleanups.push(() => store.close());
     const readModel = new SqliteReadModelStore(join(config.dataDir, 'readmodel.db'));
     cleanups.push(() => readModel.close());
+    let afterBatch = () => {};
     const runtime = new ProjectionRuntime({
       store,
       readModel,
-      projections: PROJECTIONS,
+      projections: projections(),
+      onBatch: () => afterBatch(),
       onError: (err, ctx) => {
         metrics.projectionErrors.inc({ projection: ctx.projection ?? 'subscription' });
         logger.error({ ...ctx, code: isLedgerError(err) ? err.code : 'internal', message: (err as Error)?.message }, 'projection error; retrying');
@@ -121,12 +126,20 @@ export async function startService(config: Config, options: { logger?: Logger; n
     cleanups.push(() => runtime.stop());
     const keyStore = await openKeyStore(config, logger);
     cleanups.push(() => keyStore.close());
+    const log = new LogService({ store, runtime, readModel, keyStore, logger, now, origin: config.logOrigin, intervalMs: config.checkpointIntervalMs });
+    await log.init();
+    afterBatch = () => {
+      log.settle();
+      log.onBatch();
+    };
+    cleanups.push(() => log.stop());
+    log.onBatch();
     const keyring = new KeyringService({ store, runtime, keyStore, readModel, logger, now });
     const active = await keyring.ensureActiveKey();
     logger.info({ keyId: active.keyId, backend: active.backend }, 'signing key ready');
-    const signing = new SigningService({ store, runtime, readModel, keyring, metrics, now });
+    const signing = new SigningService({ store, runtime, readModel, keyring, log, metrics, now });
     const ledger = new Ledger({ store, readModel, runtime, metrics });
-    return await listen(config, { logger, metrics, ledger, runtime, store, readModel, keyStore, signing: { signing, keyring, auth, quotas } });
+    return await listen(config, { logger, metrics, ledger, runtime, store, readModel, keyStore, signing: { signing, keyring, auth, quotas }, log });
   } catch (err) {
     await cleanup();
     throw err;
@@ -142,12 +155,13 @@ interface Parts {
   readonly readModel: SqliteReadModelStore;
   readonly keyStore: KeyStore;
   readonly signing: NonNullable<Parameters<typeof createApp>[0]['signing']>;
+  readonly log: LogService;
 }
 
 async function listen(config: Config, parts: Parts): Promise<Service> {
   const { logger, metrics, ledger, runtime, store, readModel, keyStore } = parts;
   let draining = false;
-  const app = createApp({ ledger, metrics, logger, version: VERSION, draining: () => draining, signing: parts.signing });
+  const app = createApp({ ledger, metrics, logger, version: VERSION, draining: () => draining, signing: parts.signing, log: parts.log });
 
   const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s));
@@ -178,6 +192,8 @@ async function listen(config: Config, parts: Parts): Promise<Service> {
         });
         (server as import('node:http').Server).closeIdleConnections?.();
       });
+      parts.log.stop();
+      await parts.log.drain();
       await runtime.stop();
       await store.close(); // flushes appends still queued for group commit
       readModel.close();

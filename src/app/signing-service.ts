@@ -20,6 +20,7 @@ import { bundlesProjection, type BundleSummary } from '../projections/bundles.ts
 import type { ReadModelReader } from '../projections/read-model.ts';
 import type { CommandContext } from './command-handler.ts';
 import type { KeyringService } from './keyring-service.ts';
+import type { LogService } from './log-service.ts';
 import type { Metrics } from './metrics.ts';
 
 export interface SigningCaller {
@@ -32,7 +33,7 @@ export interface SignResult {
   readonly bundleId: string;
   readonly version: number;
   readonly keyId: string;
-  readonly logIndex: number | null;
+  readonly logIndex: number;
   readonly bundle: SigstoreBundleJson;
   readonly signingIdentity: { readonly mode: 'keyful'; readonly keyId: string; readonly algorithm: 'ed25519'; readonly backend: string };
 }
@@ -47,6 +48,7 @@ export interface BundleView {
 export interface SigningServiceDeps extends CommandContext {
   readonly readModel: ReadModelReader;
   readonly keyring: KeyringService;
+  readonly log: LogService;
   readonly metrics?: Metrics;
   readonly now: () => Date;
 }
@@ -99,33 +101,48 @@ export class SigningService {
           events.map((e) => ({ type: e.type, data: e.data, metadata: { time, correlationId: randomUUID(), actor: caller.subject, tenant: caller.tenant } })),
           { expectedRevision: 'no_stream' },
         );
-        await this.deps.runtime?.waitFor(result.lastPosition);
         const state = events.reduce(bundleDecider.evolve, bundleDecider.initialState());
-        return this.result(true, bundleId, state, active.backend);
+        return await this.result(true, bundleId, state, result.lastPosition, active.backend);
       } catch (err) {
         if (!(err instanceof ConcurrencyError)) throw err;
         // The bundle exists: answer its latest version; nothing was appended.
-        const state = fold(bundleDecider, (await this.deps.store.readStream(stream)) as unknown as BundleEvent[]);
-        return this.result(false, bundleId, state);
+        const history = await this.deps.store.readStream(stream);
+        const state = fold(bundleDecider, history as unknown as BundleEvent[]);
+        return await this.result(false, bundleId, state, history[history.length - 1]!.position);
       }
     } finally {
       if (inflightKey) this.inflight.delete(inflightKey);
     }
   }
 
-  private result(created: boolean, bundleId: string, state: BundleState, backend?: string): SignResult {
+  /**
+   * Waits until the version's event is a leaf under a signed checkpoint (read-your-writes for the
+   * log), then answers with the bundle carrying its log entry.
+   */
+  private async result(created: boolean, bundleId: string, state: BundleState, position: number, backend?: string): Promise<SignResult> {
     const latest = latestVersion(state);
     if (!latest) throw new LedgerError('internal', `bundle ${bundleId} has no versions`);
     const keyBackend = backend ?? this.deps.keyring.get(latest.keyId)?.backend ?? 'file';
+    const logIndex = await this.leafIndexOf(position);
+    const checkpoint = await this.deps.log.waitForCheckpoint(logIndex + 1);
+    const tlogEntry = this.deps.log.tlogEntry(logIndex, checkpoint);
+    if (!tlogEntry) throw new LedgerError('internal', `no log entry for leaf ${logIndex}`);
     return {
       created,
       bundleId,
       version: latest.version,
       keyId: latest.keyId,
-      logIndex: null,
-      bundle: buildDsseBundle({ envelope: latest.envelope, keyId: latest.keyId }),
+      logIndex,
+      bundle: buildDsseBundle({ envelope: latest.envelope, keyId: latest.keyId, tlogEntries: [tlogEntry] }),
       signingIdentity: { mode: 'keyful', keyId: latest.keyId, algorithm: 'ed25519', backend: keyBackend },
     };
+  }
+
+  private async leafIndexOf(position: number): Promise<number> {
+    await this.deps.runtime?.waitFor(position);
+    const index = this.deps.log.reader.leafIndexOfPosition(position);
+    if (index === undefined) throw new LedgerError('internal', `the event at position ${position} is not in the log`);
+    return index;
   }
 
   /** The bundle with its version list (from the read model) and its latest version (from the store). */
@@ -137,7 +154,7 @@ export class SigningService {
     return {
       bundleId,
       latestVersion: summary.latestVersion,
-      versions: summary.versions.map((v) => ({ version: v.version, keyId: v.keyId, logIndex: null, reason: v.reason, createdAt: v.createdAt })),
+      versions: summary.versions.map((v) => ({ version: v.version, keyId: v.keyId, logIndex: this.deps.log.reader.leafIndexOfPosition(v.position) ?? null, reason: v.reason, createdAt: v.createdAt })),
       bundle: latest.bundle,
     };
   }
@@ -149,6 +166,9 @@ export class SigningService {
     if (!event) throw new LedgerError('internal', `bundle ${bundleId} version ${version} is in the read model but not in the event store`);
     const versionState = fold(bundleDecider, [event as unknown as BundleEvent]).versions.find((v) => v.version === version);
     if (!versionState) throw new LedgerError('internal', `bundle ${bundleId} event at revision ${record.revision} is not version ${version}`);
-    return { version, bundle: buildDsseBundle({ envelope: versionState.envelope, keyId: versionState.keyId }) };
+    // Bundles fetched later carry a proof against the current checkpoint.
+    const logIndex = this.deps.log.reader.leafIndexOfPosition(record.position);
+    const tlogEntry = logIndex === undefined ? undefined : this.deps.log.tlogEntry(logIndex);
+    return { version, bundle: buildDsseBundle({ envelope: versionState.envelope, keyId: versionState.keyId, tlogEntries: tlogEntry ? [tlogEntry] : [] }) };
   }
 }

@@ -10,6 +10,8 @@ import { LedgerError } from '../errors.ts';
 import { openApiDocument } from './openapi.ts';
 import { opsRoutes } from './ops.ts';
 import { problemOf, problemResponse } from './problem.ts';
+import type { LogService } from '../app/log-service.ts';
+import { logRoutes } from './log.ts';
 import { registryRoutes, type RegistryRouteDeps } from './registry.ts';
 import { signerRoutes, type CallerAuthenticator, type QuotaGate } from './signer.ts';
 
@@ -22,6 +24,8 @@ export interface AppDeps {
   readonly draining?: () => boolean;
   /** Signing, bundles and keys; absent in an ops-only app. */
   readonly signing?: RegistryRouteDeps & { readonly auth: CallerAuthenticator; readonly quotas: QuotaGate };
+  /** Transparency log and trust routes. */
+  readonly log?: LogService;
 }
 
 export function createApp(deps: AppDeps): Hono {
@@ -45,6 +49,7 @@ export function createApp(deps: AppDeps): Hono {
     app.route('/', signerRoutes({ signing: s.signing, auth: s.auth, quotas: s.quotas, metrics: deps.metrics, logger: log }));
     app.route('/', registryRoutes(s));
   }
+  if (deps.log) app.route('/', logRoutes({ log: deps.log }));
 
   const openapi = JSON.stringify(openApiDocument(deps.version));
   app.get('/openapi.json', (c) => c.body(openapi, 200, { 'content-type': 'application/json' }));

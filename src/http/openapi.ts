@@ -68,6 +68,38 @@ export function openApiDocument(version: string) {
       '/api/v1/keys': {
         get: { summary: 'The key registry: every published signing key with status and validity window', responses: { '200': { description: 'Array of key entries.' } } },
       },
+      '/api/v1/log/checkpoint': {
+        get: { summary: 'The latest C2SP checkpoint, a signed note (text/plain)', responses: { '200': { description: 'Signed checkpoint.', content: { 'text/plain': {} } }, '404': problem } },
+      },
+      '/api/v1/log/entries/{index}': {
+        get: { summary: 'One log entry: its canonicalized body and an inclusion proof against the latest checkpoint', responses: { '200': { description: 'The entry.' }, '400': problem, '404': problem } },
+      },
+      '/api/v1/log/proof/inclusion': {
+        get: {
+          summary: 'RFC 9162 inclusion proof of leaf `index` in the tree of size `treeSize`',
+          parameters: [
+            { name: 'index', in: 'query', required: true, schema: { type: 'integer', minimum: 0 } },
+            { name: 'treeSize', in: 'query', required: true, schema: { type: 'integer', minimum: 1 } },
+          ],
+          responses: { '200': { description: '{logIndex, treeSize, rootHash, hashes} (base64).' }, '400': problem },
+        },
+      },
+      '/api/v1/log/proof/consistency': {
+        get: {
+          summary: 'RFC 9162 consistency proof between tree sizes `from` and `to`',
+          parameters: [
+            { name: 'from', in: 'query', required: true, schema: { type: 'integer', minimum: 1 } },
+            { name: 'to', in: 'query', required: true, schema: { type: 'integer', minimum: 1 } },
+          ],
+          responses: { '200': { description: '{from, to, hashes} (base64).' }, '400': problem },
+        },
+      },
+      '/api/v1/log/tile/{path}': {
+        get: { summary: 'C2SP tlog-tiles: tile/<L>/<N>[.p/<W>] (hash tiles) and tile/entries/<N>[.p/<W>] (entry bundles)', responses: { '200': { description: 'Tile bytes.', content: { 'application/octet-stream': {} } }, '400': problem, '404': problem } },
+      },
+      '/api/v1/trust/trusted_root.json': {
+        get: { summary: 'Sigstore TrustedRoot listing this ledger\'s log', responses: { '200': { description: 'application/vnd.dev.sigstore.trustedroot.v0.2+json' } } },
+      },
       '/api/v1/keys/{keyId}': {
         get: { summary: 'One key registry entry', responses: { '200': { description: 'The key.' }, '404': problem } },
       },

@@ -14,6 +14,17 @@ export interface Projection {
   /** Event types it folds; others advance its checkpoint without touching the read model. */
   readonly eventTypes?: readonly string[];
   apply(tx: ReadModelTx, event: RecordedEvent): void;
+  /**
+   * Optional batch form, used instead of `apply` when present: folds every event of a batch that
+   * is past its checkpoint and of its types, in commit order, inside the batch's transaction.
+   */
+  applyBatch?(tx: ReadModelTx, events: readonly RecordedEvent[]): void;
+  /**
+   * Optional: (re)loads in-memory state kept between batches from the read model. Called at
+   * start, after a reset, and after a batch whose transaction failed (so memory never runs ahead
+   * of what was committed).
+   */
+  restore?(reader: ReadModelReader): void;
 }
 
 export interface DocumentProjectionSpec<S extends JsonValue> {

@@ -85,6 +85,7 @@ export class ProjectionRuntime {
       } else {
         e.position = cp.position;
       }
+      e.projection.restore?.(this.readModel);
     }
     this.controller = new AbortController();
     this.loop = this.run(this.controller.signal);
@@ -171,23 +172,40 @@ export class ProjectionRuntime {
     const started = performance.now();
     const last = batch[batch.length - 1]!.position;
     const next = this.entries.map((e) => e.position);
-    this.readModel.transaction((tx) => {
-      this.entries.forEach((entry, i) => {
-        if (entry.position >= last) return;
-        const { projection, types } = entry;
-        for (const event of batch) {
-          if (event.position <= entry.position) continue;
-          if (types && !types.has(event.type)) continue;
-          try {
-            projection.apply(tx, event);
-          } catch (err) {
-            throw new FoldError(projection.name, event.position, err);
+    try {
+      this.readModel.transaction((tx) => {
+        this.entries.forEach((entry, i) => {
+          if (entry.position >= last) return;
+          const { projection, types } = entry;
+          if (projection.applyBatch) {
+            const events = batch.filter((event) => event.position > entry.position && (!types || types.has(event.type)));
+            if (events.length > 0) {
+              try {
+                projection.applyBatch(tx, events);
+              } catch (err) {
+                throw new FoldError(projection.name, events[0]!.position, err);
+              }
+            }
+          } else {
+            for (const event of batch) {
+              if (event.position <= entry.position) continue;
+              if (types && !types.has(event.type)) continue;
+              try {
+                projection.apply(tx, event);
+              } catch (err) {
+                throw new FoldError(projection.name, event.position, err);
+              }
+            }
           }
-        }
-        next[i] = last;
-        this.readModel.setCheckpoint(tx, projection.name, { version: projection.version, position: last });
+          next[i] = last;
+          this.readModel.setCheckpoint(tx, projection.name, { version: projection.version, position: last });
+        });
       });
-    });
+    } catch (err) {
+      // The transaction rolled back: drop whatever in-memory state ran ahead of it.
+      for (const e of this.entries) e.projection.restore?.(this.readModel);
+      throw err;
+    }
     // Only after the transaction committed do the in-memory checkpoints move.
     this.entries.forEach((e, i) => (e.position = next[i]!));
     this.opts.onBatch?.(batch.length, (performance.now() - started) / 1000, last);

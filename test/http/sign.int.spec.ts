@@ -9,7 +9,7 @@ import { DEV_AUDIENCE, DEV_OPTOK_ISSUER, DEV_POE_ISSUER } from '../../src/app/au
 import { pae } from '../../src/crypto/dsse.ts';
 import { rawFromSpki } from '../../src/crypto/ed25519.ts';
 import { startTestService, type TestService } from '../support/service.ts';
-import { verifyBundleSignature, type ApiKey } from '../support/sigstore.ts';
+import { verifyBundle, type ApiKey } from '../support/sigstore.ts';
 
 const PLANS = JSON.stringify({
   team: { qps: 1000, burst: 1000, concurrency: 64, maxArtifactBytes: 64 * 1024 },
@@ -44,10 +44,12 @@ describe('POST /api/v1/signer/sign/dsse', () => {
       body: raw ?? JSON.stringify(body),
     });
   const keys = async () => (await (await svc.app.request('/api/v1/keys')).json()) as ApiKey[];
+  const trustedRoot = async () => (await svc.app.request('/api/v1/trust/trusted_root.json')).json();
+  const verifyBundleSignature = async (bundle: unknown, registry: ApiKey[]) => verifyBundle(bundle, registry, await trustedRoot());
   const head = () => svc.ledger.store.headPosition();
 
   beforeAll(async () => {
-    svc = await startTestService({ SIGLEDGER_PLANS: PLANS });
+    svc = await startTestService({ SIGLEDGER_PLANS: PLANS, SIGLEDGER_CHECKPOINT_INTERVAL_MS: '10' });
     headers = await svc.tokens();
   });
   afterAll(async () => {
@@ -65,7 +67,7 @@ describe('POST /api/v1/signer/sign/dsse', () => {
       expect(body.signingIdentity).toEqual({ mode: 'keyful', keyId: body.keyId, algorithm: 'ed25519', backend: 'file' });
       expect(body.version).toBe(1);
       expect(body.bundleId).toMatch(/^[0-9a-f]{64}$/);
-      verifyBundleSignature(body.bundle, registry);
+      await verifyBundleSignature(body.bundle, registry);
       // Independent check with @noble/ed25519 over the DSSE PAE.
       const env = body.bundle.dsseEnvelope;
       const ok = await ed.verifyAsync(
@@ -80,9 +82,9 @@ describe('POST /api/v1/signer/sign/dsse', () => {
       const res = await sign({ payloadType: 'text/plain', payload: Buffer.from('tamper me').toString('base64') });
       const body = (await res.json()) as SignResponse;
       body.bundle.dsseEnvelope.payload = Buffer.from('tampered!').toString('base64');
-      expect(() => verifyBundleSignature(body.bundle, [])).toThrow();
+      await expect(verifyBundleSignature(body.bundle, [])).rejects.toThrow();
       const registry = await keys();
-      expect(() => verifyBundleSignature(body.bundle, registry)).toThrow(/signature/i);
+      await expect(verifyBundleSignature(body.bundle, registry)).rejects.toThrow(/hash|digest|signature/i);
     });
 
     it('answers the same request again with 200, byte-identical envelope, nothing appended', async () => {
@@ -117,7 +119,7 @@ describe('POST /api/v1/signer/sign/dsse', () => {
       const again = await sign({ statement: reordered });
       expect(again.status).toBe(200);
       expect(((await again.json()) as SignResponse).bundleId).toBe(a.bundleId);
-      verifyBundleSignature(a.bundle, await keys());
+      await verifyBundleSignature(a.bundle, await keys());
     });
 
     it('serves the bundle and its versions from GET /api/v1/bundles', async () => {

@@ -6,7 +6,7 @@ import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isSoftHsmSkipped, setupSoftHsm, type SoftHsmSetup } from '../support/softhsm.ts';
 import { startTestService, type TestService } from '../support/service.ts';
-import { verifyBundleSignature, type ApiKey } from '../support/sigstore.ts';
+import { verifyBundle, type ApiKey } from '../support/sigstore.ts';
 
 interface Signed {
   bundleId: string;
@@ -27,7 +27,8 @@ async function signOnce(svc: TestService, text: string): Promise<{ status: numbe
 const keysOf = async (svc: TestService) => (await (await svc.app.request('/api/v1/keys')).json()) as ApiKey[];
 
 /** Restart on the same data dir: the same key signs, and earlier bundles are still served and verify. */
-async function restartCheck(env: NodeJS.ProcessEnv, dataDir: string, backend: string, logs?: NodeJS.WritableStream) {
+async function restartCheck(envIn: NodeJS.ProcessEnv, dataDir: string, backend: string, logs?: NodeJS.WritableStream) {
+  const env = { SIGLEDGER_CHECKPOINT_INTERVAL_MS: '10', ...envIn };
   const first = await startTestService(env, { dataDir, ...(logs ? { logs } : {}) });
   const a = await signOnce(first, 'before restart');
   expect(a.status).toBe(201);
@@ -37,16 +38,17 @@ async function restartCheck(env: NodeJS.ProcessEnv, dataDir: string, backend: st
   const second = await startTestService(env, { dataDir, ...(logs ? { logs } : {}) });
   try {
     const keys = await keysOf(second);
+    const root = await (await second.app.request('/api/v1/trust/trusted_root.json')).json();
     expect(keys.map((k) => k.keyId)).toEqual([a.body.keyId]);
     const served = await second.app.request(`/api/v1/bundles/${a.body.bundleId}`);
     expect(served.status).toBe(200);
     const view = (await served.json()) as { bundle: unknown };
     expect(view.bundle).toEqual(a.body.bundle);
-    verifyBundleSignature(view.bundle, keys);
+    verifyBundle(view.bundle, keys, root);
     const b = await signOnce(second, 'after restart');
     expect(b.status).toBe(201);
     expect(b.body.keyId).toBe(a.body.keyId);
-    verifyBundleSignature(b.body.bundle, keys);
+    verifyBundle(b.body.bundle, keys, root);
     expect((await signOnce(second, 'before restart')).status).toBe(200);
   } finally {
     await second.stop();
@@ -86,16 +88,24 @@ describe('signing keys across restarts', () => {
     });
 
     it('never writes the private key to the event store, the read models or the logs', async () => {
+      // Two sealed keys: the signing key and the log key.
       const keyFiles = readdirSync(join(dataDir, 'keys')).filter((f) => f.endsWith('.key.json'));
-      expect(keyFiles).toHaveLength(1);
-      const sealed = JSON.parse(readFileSync(join(dataDir, 'keys', keyFiles[0]!), 'utf8')) as { keyId: string; nonce: string; ciphertext: string; tag: string };
-      const decipher = createDecipheriv('aes-256-gcm', kek, Buffer.from(sealed.nonce, 'base64'));
-      decipher.setAAD(Buffer.from(`sigledger/file-key/v1/ed25519/${sealed.keyId}`, 'utf8'));
-      decipher.setAuthTag(Buffer.from(sealed.tag, 'base64'));
-      const seed = Buffer.concat([decipher.update(Buffer.from(sealed.ciphertext, 'base64')), decipher.final()]);
-      expect(seed).toHaveLength(32);
-
-      const needles = [seed, Buffer.from(seed.toString('hex')), Buffer.from(seed.toString('base64').slice(0, 40)), Buffer.from(seed.toString('base64url').slice(0, 40)), kek, Buffer.from(kek.toString('base64').slice(0, 40))];
+      expect(keyFiles).toHaveLength(2);
+      const seeds = keyFiles.map((file) => {
+        const sealed = JSON.parse(readFileSync(join(dataDir, 'keys', file), 'utf8')) as { keyId: string; nonce: string; ciphertext: string; tag: string };
+        const decipher = createDecipheriv('aes-256-gcm', kek, Buffer.from(sealed.nonce, 'base64'));
+        decipher.setAAD(Buffer.from(`sigledger/file-key/v1/ed25519/${sealed.keyId}`, 'utf8'));
+        decipher.setAuthTag(Buffer.from(sealed.tag, 'base64'));
+        const seed = Buffer.concat([decipher.update(Buffer.from(sealed.ciphertext, 'base64')), decipher.final()]);
+        expect(seed).toHaveLength(32);
+        return seed;
+      });
+      const needles = [
+        ...seeds.flatMap((seed) => [seed, Buffer.from(seed.toString('hex')), Buffer.from(seed.toString('base64').slice(0, 40)), Buffer.from(seed.toString('base64url').slice(0, 40))]),
+        kek,
+        Buffer.from(kek.toString('base64').slice(0, 40)),
+      ];
+      const seed = seeds[0]!;
       // Everything the service wrote, except the sealed key files themselves and the dev issuer's own keys.
       const files = filesUnder(dataDir, (rel) => rel === 'keys' || rel === 'dev');
       expect(files.some((f) => f.endsWith('events.db'))).toBe(true);

@@ -1,0 +1,97 @@
+/**
+ * Transparency-log routes (SPEC §2, C2SP formats) and the TrustedRoot. Every number in a path or
+ * query is an attacker's: strictly decimal, a safe integer, and within the log, else 400.
+ */
+import { Hono } from 'hono';
+import type { LogService } from '../app/log-service.ts';
+import { LedgerError } from '../errors.ts';
+import { parseTilePath, TILE_WIDTH } from '../log/tiles.ts';
+
+export const TRUSTED_ROOT_MEDIA_TYPE = 'application/vnd.dev.sigstore.trustedroot.v0.2+json';
+
+function parseCount(raw: string | undefined, name: string): number {
+  if (raw === undefined || raw === '') throw new LedgerError('bad_request', `query parameter "${name}" is required`, { reason: 'missing_parameter', parameter: name });
+  if (!/^\d{1,16}$/.test(raw) || !Number.isSafeInteger(Number(raw))) {
+    throw new LedgerError('bad_request', `"${name}" must be a non-negative integer below 2^53`, { reason: 'invalid_number', parameter: name });
+  }
+  return Number(raw);
+}
+
+export function logRoutes(deps: { log: LogService }): Hono {
+  const app = new Hono();
+  const { log } = deps;
+
+  app.get('/api/v1/log/checkpoint', (c) => {
+    const cp = log.reader.latestCheckpoint();
+    if (!cp) throw new LedgerError('not_found', 'no checkpoint has been published yet');
+    return c.body(cp.note, 200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
+  });
+
+  app.get('/api/v1/log/entries/:index', (c) => {
+    const index = parseCount(c.req.param('index'), 'index');
+    const cp = log.reader.latestCheckpoint();
+    if (!cp || index >= cp.size) throw new LedgerError('bad_request', `index ${index} is not below the checkpointed log size ${cp?.size ?? 0}`, { reason: 'index_out_of_range' });
+    const entry = log.tlogEntry(index, cp);
+    if (!entry) throw new LedgerError('not_found', `no entry ${index}`);
+    const { logIndex, canonicalizedBody, inclusionProof } = entry;
+    return c.json({ logIndex: Number(logIndex), canonicalizedBody, inclusionProof });
+  });
+
+  app.get('/api/v1/log/proof/inclusion', (c) => {
+    const index = parseCount(c.req.query('index'), 'index');
+    const treeSize = parseCount(c.req.query('treeSize'), 'treeSize');
+    const size = log.reader.size();
+    if (treeSize > size) throw new LedgerError('bad_request', `treeSize ${treeSize} is beyond the log size ${size}`, { reason: 'tree_size_out_of_range' });
+    if (index >= treeSize) throw new LedgerError('bad_request', `index ${index} is not below treeSize ${treeSize}`, { reason: 'index_out_of_range' });
+    return c.json({
+      logIndex: index,
+      treeSize,
+      rootHash: log.reader.rootAt(treeSize).toString('base64'),
+      hashes: log.inclusionProof(index, treeSize).map((h) => h.toString('base64')),
+    });
+  });
+
+  app.get('/api/v1/log/proof/consistency', (c) => {
+    const from = parseCount(c.req.query('from'), 'from');
+    const to = parseCount(c.req.query('to'), 'to');
+    const size = log.reader.size();
+    if (to > size) throw new LedgerError('bad_request', `to ${to} is beyond the log size ${size}`, { reason: 'tree_size_out_of_range' });
+    if (from > to) throw new LedgerError('bad_request', `from ${from} is greater than to ${to}`, { reason: 'from_after_to' });
+    if (from === 0) throw new LedgerError('bad_request', 'from must be at least 1 (every tree is consistent with the empty one)', { reason: 'from_zero' });
+    return c.json({ from, to, hashes: log.consistencyProof(from, to).map((h) => h.toString('base64')) });
+  });
+
+  app.get('/api/v1/log/tile/*', (c) => {
+    const path = new URL(c.req.url).pathname.slice('/api/v1/log/'.length);
+    const tile = path.length <= 200 ? parseTilePath(path) : undefined;
+    if (!tile) throw new LedgerError('bad_request', 'not a C2SP tile path (tile/<L>/<N>[.p/<W>] or tile/entries/<N>[.p/<W>])', { reason: 'invalid_tile_path' });
+    const size = log.reader.size();
+    if (tile.kind === 'entries') {
+      const available = Math.min(TILE_WIDTH, Math.max(0, size - tile.index * TILE_WIDTH));
+      const width = tile.width ?? TILE_WIDTH;
+      if (available < width) throw new LedgerError('not_found', 'no such entry bundle (yet)');
+      const bundle = log.reader.entryBundle(tile.index);
+      if (!bundle) throw new LedgerError('not_found', 'no such entry bundle (yet)');
+      const body = width === TILE_WIDTH ? bundle : sliceEntryBundle(bundle, width);
+      return c.body(new Uint8Array(body), 200, { 'content-type': 'application/octet-stream', 'cache-control': tile.width === undefined ? 'public, max-age=31536000, immutable' : 'no-store' });
+    }
+    const hashes = log.reader.tile(tile.level, tile.index);
+    const width = tile.width ?? TILE_WIDTH;
+    if (!hashes || hashes.length < width * 32) throw new LedgerError('not_found', 'no such tile (yet)');
+    return c.body(new Uint8Array(hashes.subarray(0, width * 32)), 200, { 'content-type': 'application/octet-stream', 'cache-control': tile.width === undefined ? 'public, max-age=31536000, immutable' : 'no-store' });
+  });
+
+  app.get('/api/v1/trust/trusted_root.json', (c) => c.body(JSON.stringify(log.trustedRoot()), 200, { 'content-type': TRUSTED_ROOT_MEDIA_TYPE }));
+
+  return app;
+}
+
+/** The first `width` entries of an entry bundle (each a big-endian uint16 length and its bytes). */
+function sliceEntryBundle(bundle: Buffer, width: number): Buffer {
+  let offset = 0;
+  for (let i = 0; i < width; i++) {
+    if (offset + 2 > bundle.length) break;
+    offset += 2 + bundle.readUInt16BE(offset);
+  }
+  return bundle.subarray(0, offset);
+}

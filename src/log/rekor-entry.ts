@@ -1,0 +1,68 @@
+/**
+ * Log leaves (SPEC §3). An event that carries a DSSE envelope has as its leaf the JCS bytes of
+ * the Rekor v2 `Entry` for that envelope (`dsse` 0.0.2: the payload's SHA-256 and, per signature,
+ * its bytes and the signer's DER public key), so that every envelope the ledger issues can be
+ * served as a bundle that Sigstore verifiers check with their own Rekor v2 code. Any other event's
+ * leaf is the JCS of `{stream, revision, type, data}`. Pure: the same event always gives the same
+ * bytes, on every replica.
+ */
+import { sha256 } from '../crypto/hash.ts';
+import { jcsBytes } from '../crypto/jcs.ts';
+
+export const REKOR_DSSE_KIND = 'dsse';
+export const REKOR_DSSE_API_VERSION = '0.0.2';
+
+export interface EnvelopeLike {
+  readonly payloadType: string;
+  readonly payload: string;
+  readonly signatures: readonly { readonly keyid: string; readonly sig: string }[];
+}
+
+const BASE64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/** Whether `value` has the shape of a DSSE envelope with at least one signature. */
+export function isEnvelopeLike(value: unknown): value is EnvelopeLike {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return (
+    typeof v.payloadType === 'string' &&
+    typeof v.payload === 'string' &&
+    Array.isArray(v.signatures) &&
+    v.signatures.length > 0 &&
+    v.signatures.every((s) => typeof s === 'object' && s !== null && typeof (s as Record<string, unknown>).keyid === 'string' && typeof (s as Record<string, unknown>).sig === 'string')
+  );
+}
+
+/**
+ * The Rekor v2 `Entry` (JSON form) for a DSSE envelope. `publicKeyOf(keyId)` gives the signer's
+ * base64 DER SPKI; a signature whose key is unknown is a programming error (keys are registered
+ * before they sign) and throws.
+ */
+export function rekorDsseEntry(envelope: EnvelopeLike, publicKeyOf: (keyId: string) => string | undefined) {
+  if (!BASE64_RE.test(envelope.payload)) throw new TypeError('envelope payload is not base64');
+  const payloadHash = sha256(Buffer.from(envelope.payload, 'base64')).toString('base64');
+  return {
+    apiVersion: REKOR_DSSE_API_VERSION,
+    kind: REKOR_DSSE_KIND,
+    spec: {
+      dsseV002: {
+        payloadHash: { algorithm: 'SHA2_256', digest: payloadHash },
+        signatures: envelope.signatures.map((s) => {
+          const publicKey = publicKeyOf(s.keyid);
+          if (publicKey === undefined) throw new TypeError(`no public key known for key id ${s.keyid.slice(0, 64)}`);
+          return { content: s.sig, verifier: { keyDetails: 'PKIX_ED25519', publicKey: { rawBytes: publicKey } } };
+        }),
+      },
+    },
+  };
+}
+
+/** The leaf bytes of one event (SPEC §3). */
+export function leafDataOf(
+  event: { readonly stream: string; readonly revision: number; readonly type: string; readonly data: unknown },
+  publicKeyOf: (keyId: string) => string | undefined,
+): Buffer {
+  const envelope = typeof event.data === 'object' && event.data !== null ? (event.data as Record<string, unknown>).envelope : undefined;
+  if (isEnvelopeLike(envelope)) return jcsBytes(rekorDsseEntry(envelope, publicKeyOf));
+  return jcsBytes({ stream: event.stream, revision: event.revision, type: event.type, data: event.data });
+}
