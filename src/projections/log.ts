@@ -6,7 +6,11 @@
  *
  * Collections:
  * - `log`            `state` → {size, root, peaks, contentSize}
- * - `log.tiles`      `<L>/<N>` → concatenated 32-byte hashes (full or partial tile)
+ * - `log.tiles`      `<L>/<N>` → the tile's levels 1..7 (128 + 64 + … + 2 slots of 32 bytes, zero
+ *                    where not yet complete), then the C2SP tile itself: its level-0 hashes (full
+ *                    or partial). The interior is written as the compact range completes those
+ *                    nodes, so a proof reads each node (one row per tile) instead of rehashing up
+ *                    to 255 of them; the C2SP route serves the bytes after the interior.
  * - `log.entries`    `<N>` → C2SP entry bundle
  * - `log.positions`  `<position>` → leaf index, for events that carry an envelope
  * - `log.keys`       `<keyId>` → base64 DER SPKI (Rekor entries name the signer's key)
@@ -20,13 +24,16 @@ import type { JsonObject } from '../domain/json.ts';
 import { LOG_STREAM } from '../domain/transparency-log.ts';
 import { CompactRange, EMPTY_ROOT, hashLeaf, rootFromNodes } from '../log/merkle.ts';
 import { isEnvelopeLike, leafDataOf } from '../log/rekor-entry.ts';
-import { decodeEntryBundle, encodeEntryBundle, nodeFromTile, TILE_HEIGHT, TILE_WIDTH, tileForNode } from '../log/tiles.ts';
+import { decodeEntryBundle, encodeEntryBundle, TILE_WIDTH, tileForNode } from '../log/tiles.ts';
 import type { RecordedEvent } from '../store/port.ts';
 import type { Projection } from './projection.ts';
 import type { ReadModelReader, ReadModelTx } from './read-model.ts';
 
 const NAME = 'log';
 const TILES = 'log.tiles';
+/** Slot offset of level r (1..7) inside an interior blob. */
+const INTERIOR_OFFSET = [0, 0, 128, 192, 224, 240, 248, 252, 254];
+const INTERIOR_BYTES = 254 * 32;
 const ENTRIES = 'log.entries';
 const POSITIONS = 'log.positions';
 const KEYS = 'log.keys';
@@ -60,7 +67,7 @@ export class LogProjection implements Projection {
   private contentSize = 0;
   private keys = new Map<string, string>();
   /** Tiles touched in the current batch: key → hashes buffer (TILE_WIDTH × 32 bytes) and width. */
-  private dirtyTiles = new Map<string, { buf: Buffer; width: number }>();
+  private dirtyTiles = new Map<string, { buf: Buffer; interior: Buffer; width: number }>();
   /** The open (partial) entry bundle. */
   private openEntries: { index: number; entries: Buffer[] } = { index: 0, entries: [] };
   private openEntriesDirty = false;
@@ -99,7 +106,7 @@ export class LogProjection implements Projection {
       if (leaf.length > 0xffff) throw new RangeError(`event at position ${e.position} gives a leaf of ${leaf.length} bytes, over the 65535 an entry bundle holds`);
       const index = this.range.size;
       this.range.append(hashLeaf(leaf), (level, nodeIndex, hash) => {
-        if (level % TILE_HEIGHT === 0) this.setTileHash(tx, level / TILE_HEIGHT, nodeIndex, hash);
+        this.setTileHash(tx, level, nodeIndex, hash);
       });
       this.appendEntry(tx, index, leaf);
       const data = e.data as Record<string, unknown> | null;
@@ -113,7 +120,9 @@ export class LogProjection implements Projection {
         this.contentSize = index + 1;
       }
     }
-    for (const [key, t] of this.dirtyTiles) tx.putBlob(TILES, key, t.buf.subarray(0, t.width * HASH));
+    for (const [key, t] of this.dirtyTiles) {
+      tx.putBlob(TILES, key, Buffer.concat([t.interior, t.buf.subarray(0, t.width * HASH)]));
+    }
     this.dirtyTiles.clear();
     if (this.openEntriesDirty) {
       tx.putBlob(ENTRIES, String(this.openEntries.index), encodeEntryBundle(this.openEntries.entries));
@@ -129,20 +138,31 @@ export class LogProjection implements Projection {
     tx.put(NAME, 'state', state);
   }
 
-  private setTileHash(tx: ReadModelTx, tileLevel: number, nodeIndex: number, hash: Buffer): void {
-    const tileIndex = Math.floor(nodeIndex / TILE_WIDTH);
-    const offset = nodeIndex % TILE_WIDTH;
-    const key = tileKey(tileLevel, tileIndex);
+  /** Records a completed perfect node in its tile: the base level, or the tile's interior levels. */
+  private setTileHash(tx: ReadModelTx, level: number, nodeIndex: number, hash: Buffer): void {
+    const at = tileForNode(level, nodeIndex);
+    const key = tileKey(at.tileLevel, at.tileIndex);
     let t = this.dirtyTiles.get(key);
     if (!t) {
       const buf = Buffer.alloc(TILE_WIDTH * HASH);
-      const stored = offset === 0 ? undefined : tx.getBlob(TILES, key);
-      if (stored) Buffer.from(stored).copy(buf);
-      t = { buf, width: stored ? stored.byteLength / HASH : 0 };
+      const interior = Buffer.alloc(INTERIOR_BYTES);
+      // A new tile starts with its first base hash; otherwise continue the stored partial tile.
+      const fresh = at.levelWithinTile === 0 && at.indexWithinTile === 0;
+      const stored = fresh ? undefined : tx.getBlob(TILES, key);
+      if (stored) {
+        const b = Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength);
+        b.copy(interior, 0, 0, INTERIOR_BYTES);
+        b.copy(buf, 0, INTERIOR_BYTES);
+      }
+      t = { buf, interior, width: stored ? (stored.byteLength - INTERIOR_BYTES) / HASH : 0 };
       this.dirtyTiles.set(key, t);
     }
-    hash.copy(t.buf, offset * HASH);
-    t.width = Math.max(t.width, offset + 1);
+    if (at.levelWithinTile === 0) {
+      hash.copy(t.buf, at.indexWithinTile * HASH);
+      t.width = Math.max(t.width, at.indexWithinTile + 1);
+    } else {
+      hash.copy(t.interior, (INTERIOR_OFFSET[at.levelWithinTile]! + at.indexWithinTile) * HASH);
+    }
   }
 
   private appendEntry(tx: ReadModelTx, index: number, leaf: Buffer): void {
@@ -157,33 +177,39 @@ export class LogProjection implements Projection {
   }
 }
 
-/** Full tiles never change: a bounded cache of them keeps proofs off the database. */
+/** A tile's base hashes and interior levels; full tiles never change, so they are cached. */
+interface TileNodes {
+  readonly base: Buffer;
+  readonly interior: Buffer;
+}
+
+/** Bounded map from tile number to nodes; evicts the oldest entry (full tiles are immutable). */
 class TileCache {
-  private readonly map = new Map<string, Buffer>();
+  private readonly map = new Map<number, TileNodes>();
   constructor(private readonly max: number) {}
-  get(key: string): Buffer | undefined {
-    const v = this.map.get(key);
-    if (v) {
-      this.map.delete(key);
-      this.map.set(key, v);
-    }
-    return v;
+  get(key: number): TileNodes | undefined {
+    return this.map.get(key);
   }
-  set(key: string, value: Buffer): void {
+  set(key: number, value: TileNodes): void {
+    if (!this.map.has(key) && this.map.size >= this.max) this.map.delete(this.map.keys().next().value!);
     this.map.set(key, value);
-    if (this.map.size > this.max) this.map.delete(this.map.keys().next().value!);
   }
 }
+
+/** A numeric cache key per tile (tile levels are below 8 for any safe-integer tree size). */
+const tileNumber = (level: number, index: number) => index * 8 + level;
 
 /** Reads the log projection's read model: state, tiles, entries, proofs and checkpoints. */
 export class LogReader {
   private readonly cache: TileCache;
+  private readonly roots = new Map<number, Buffer>();
 
   constructor(
     private readonly reader: ReadModelReader,
     options: { cacheTiles?: number } = {},
   ) {
-    this.cache = new TileCache(options.cacheTiles ?? 2048);
+    // 16 KiB per tile: 4096 tiles ≈ 64 MiB, every level-0 tile of a million-leaf log.
+    this.cache = new TileCache(options.cacheTiles ?? 4096);
   }
 
   state(): LogStateDoc {
@@ -196,14 +222,25 @@ export class LogReader {
 
   /** Hashes of a tile (full or partial), or undefined when the log has none there. */
   tile(level: number, index: number): Buffer | undefined {
-    const key = tileKey(level, index);
-    const cached = this.cache.get(key);
-    if (cached) return cached;
-    const blob = this.reader.getBlob(TILES, key);
+    const cached = this.cache.get(tileNumber(level, index));
+    if (cached) return cached.base;
+    const blob = this.reader.getBlob(TILES, tileKey(level, index));
+    return blob ? Buffer.from(blob).subarray(INTERIOR_BYTES) : undefined;
+  }
+
+  /**
+   * A tile's nodes, cached. A partial tile is cached too: the hashes it holds never change, so it
+   * serves every node it covers (`minWidth`) and is re-read only for a node it does not cover yet.
+   */
+  private tileNodes(level: number, index: number, minWidth: number): TileNodes | undefined {
+    const cached = this.cache.get(tileNumber(level, index));
+    if (cached && cached.base.length >= minWidth * HASH) return cached;
+    const blob = this.reader.getBlob(TILES, tileKey(level, index));
     if (!blob) return undefined;
-    const buf = Buffer.from(blob);
-    if (buf.length === TILE_WIDTH * HASH) this.cache.set(key, buf);
-    return buf;
+    const all = Buffer.from(blob);
+    const nodes = { base: all.subarray(INTERIOR_BYTES), interior: all.subarray(0, INTERIOR_BYTES) };
+    this.cache.set(tileNumber(level, index), nodes);
+    return nodes;
   }
 
   entryBundle(index: number): Buffer | undefined {
@@ -219,19 +256,32 @@ export class LogReader {
     return entry ? Buffer.from(entry) : undefined;
   }
 
-  /** Hash of a perfect node (level, index), recomputed from its tile in at most 8 levels. */
+  /** Hash of a perfect node (level, index): one lookup in its tile's base or interior levels. */
   node = (level: number, index: number): Buffer => {
-    const at = tileForNode(level, index);
-    const tile = this.tile(at.tileLevel, at.tileIndex);
-    if (!tile || tile.length < at.minWidth * HASH) throw new RangeError(`node (${level}, ${index}) is not in the log`);
-    const hashes: Buffer[] = [];
-    for (let i = 0; i < at.minWidth; i++) hashes.push(tile.subarray(i * HASH, (i + 1) * HASH));
-    return nodeFromTile(hashes, at.levelWithinTile, at.indexWithinTile);
+    // tileForNode, inlined: this is the hot path of every proof.
+    const tileLevel = Math.floor(level / 8);
+    const within = level - tileLevel * 8;
+    const perTile = TILE_WIDTH >>> within;
+    const tileIndex = Math.floor(index / perTile);
+    const indexWithinTile = index - tileIndex * perTile;
+    const minWidth = (indexWithinTile + 1) * 2 ** within;
+    const nodes = this.tileNodes(tileLevel, tileIndex, minWidth);
+    // The node is complete only when the tile's base covers all of its leaves.
+    if (!nodes || nodes.base.length < minWidth * HASH) throw new RangeError(`node (${level}, ${index}) is not in the log`);
+    const slot = within === 0 ? indexWithinTile : INTERIOR_OFFSET[within]! + indexWithinTile;
+    const buf = within === 0 ? nodes.base : nodes.interior;
+    return buf.subarray(slot * HASH, (slot + 1) * HASH);
   };
 
-  /** Root of the tree of the first `size` leaves (size ≤ current size). */
+  /** Root of the tree of the first `size` leaves (size ≤ current size); a size's root never changes. */
   rootAt(size: number): Buffer {
-    return rootFromNodes(size, this.node);
+    let root = this.roots.get(size);
+    if (!root) {
+      root = rootFromNodes(size, this.node);
+      if (this.roots.size >= 1024) this.roots.delete(this.roots.keys().next().value!);
+      this.roots.set(size, root);
+    }
+    return root;
   }
 
   leafIndexOfPosition(position: number): number | undefined {

@@ -28,6 +28,8 @@ export class SqliteReadModelStore implements ReadModelStore {
       this.db = new Database(path, { timeout: 5000 });
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = NORMAL');
+      // 16 MiB of page cache: log tiles and bundle documents are read far more than written.
+      this.db.pragma('cache_size = -16384');
       this.db.exec(SCHEMA);
     } catch (err) {
       throw new LedgerError('store_unavailable', `cannot open the read-model database (${(err as { code?: string }).code ?? 'error'})`, undefined, { cause: err });
