@@ -114,8 +114,18 @@ async function main() {
     }
     const rate = (N * 1000) / busyMs;
     const ratio = rate / bare;
-    const p3 = marks.find((m) => m.size === 1_000)?.routeMicros ?? NaN;
-    const p6 = marks.find((m) => m.size === 1_000_000)?.routeMicros ?? NaN;
+    // Final comparison in one process state (same heap, same JIT, same caches): a tree of size
+    // 10^3 is the log's own prefix, so its proofs are read from the same tiles. Interleaved
+    // rounds, best of each, so drift on the shared machine hits both sides alike.
+    const small = Math.min(1_000, N);
+    const r3: number[] = [];
+    const r6: number[] = [];
+    for (let round = 0; round < 5; round++) {
+      r3.push(await routeLatencyMicros(app, small, 1000));
+      r6.push(await routeLatencyMicros(app, N, 1000));
+    }
+    const p3 = Math.min(...r3);
+    const p6 = Math.min(...r6);
     const c3 = marks.find((m) => m.size === 1_000)?.proofMicros ?? NaN;
     const c6 = marks.find((m) => m.size === 1_000_000)?.proofMicros ?? NaN;
     const rss6 = marks.find((m) => m.size === 1_000_000)?.rssBytes ?? NaN;
@@ -126,13 +136,14 @@ async function main() {
         `  projection:         ${rate.toFixed(0)} leaves/s`,
         `  bare compact range: ${bare.toFixed(0)} leaves/s (same leaf bytes, in memory)`,
         `  ratio:              ${ratio.toFixed(2)} (target ≥ 0.5) ${ratio >= 0.5 ? 'PASS' : 'FAIL'}`,
-        `  proof latency:      ${marks.map((m) => `${m.size.toLocaleString('en-US')}: ${m.routeMicros.toFixed(1)} µs`).join(', ')} (GET …/proof/inclusion, tile cache warm); 10^6 / 10^3 = ${(p6 / p3).toFixed(2)} (target ≤ 2) ${p6 / p3 <= 2 ? 'PASS' : 'FAIL'}`,
+        `  proof latency:      treeSize 10^3: ${p3.toFixed(1)} µs, treeSize ${N.toLocaleString('en-US')}: ${p6.toFixed(1)} µs (GET …/proof/inclusion, same process state, best of 5 interleaved rounds); ratio ${(p6 / p3).toFixed(2)} (target ≤ 2) ${p6 / p3 <= 2 ? 'PASS' : 'FAIL'}`,
+        `  while growing:      ${marks.map((m) => `${m.size.toLocaleString('en-US')}: ${m.routeMicros.toFixed(1)} µs`).join(', ')} (route latency measured as the log reached each size)`,
         `  proof computation:  ${marks.map((m) => `${m.size.toLocaleString('en-US')}: ${m.proofMicros.toFixed(1)} µs`).join(', ')} (inclusionProof alone; 10^6 / 10^3 = ${(c6 / c3).toFixed(2)}: twice the nodes)`,
         `  first-touch:        ${marks.map((m) => `${m.size.toLocaleString('en-US')}: ${m.coldMicros.toFixed(1)} µs`).join(', ')} (tiles read from SQLite)`,
         `  RSS at 10^6:        ${mb(rss6)} (target < 300 MB) ${rss6 < 300 * 1024 * 1024 ? 'PASS' : 'FAIL'}`,
       ].join('\n'),
     );
-    console.log(JSON.stringify({ bench: 'log', leaves: N, leavesPerSecond: Math.round(rate), bareLeavesPerSecond: Math.round(bare), ratio: Number(ratio.toFixed(3)), routeMicros: Object.fromEntries(marks.map((m) => [m.size, Number(m.routeMicros.toFixed(1))])), proofMicros: Object.fromEntries(marks.map((m) => [m.size, Number(m.proofMicros.toFixed(1))])), coldProofMicros: Object.fromEntries(marks.map((m) => [m.size, Number(m.coldMicros.toFixed(1))])), rssMB: Math.round(rss6 / 1024 / 1024) }));
+    console.log(JSON.stringify({ bench: 'log', leaves: N, leavesPerSecond: Math.round(rate), bareLeavesPerSecond: Math.round(bare), ratio: Number(ratio.toFixed(3)), routeMicros: Object.fromEntries(marks.map((m) => [m.size, Number(m.routeMicros.toFixed(1))])), proofMicros: Object.fromEntries(marks.map((m) => [m.size, Number(m.proofMicros.toFixed(1))])), coldProofMicros: Object.fromEntries(marks.map((m) => [m.size, Number(m.coldMicros.toFixed(1))])), rssMB: Math.round(rss6 / 1024 / 1024), proofLatencyMicros: { small: Number(p3.toFixed(1)), large: Number(p6.toFixed(1)) }, proofLatencyRatio: Number((p6 / p3).toFixed(2)) }));
   } finally {
     readModel.close();
     rmSync(dir, { recursive: true, force: true });
