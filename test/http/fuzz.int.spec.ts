@@ -1,0 +1,96 @@
+/**
+ * Property-based hostile input against the signing and log routes (seeded, reproducible): every
+ * answer is a 4xx problem+json or a correct success, never a 5xx, and a refused request appends
+ * nothing.
+ */
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestService, type TestService } from '../support/service.ts';
+
+const SEED = 20261123;
+
+describe('hostile input', () => {
+  let svc: TestService;
+  let headers: Record<string, string>;
+  beforeAll(async () => {
+    svc = await startTestService({ SIGLEDGER_CHECKPOINT_INTERVAL_MS: '5' });
+    headers = await svc.tokens({ plan: 'unlimited' });
+  });
+  afterAll(async () => {
+    await svc.stop();
+  });
+
+  const json = fc.jsonValue({ maxDepth: 4 });
+  const bodies = fc.oneof(
+    json.map((v) => JSON.stringify(v)),
+    fc.record({ payloadType: fc.oneof(fc.string(), json), payload: fc.oneof(fc.base64String(), fc.string(), json) }).map((v) => JSON.stringify(v)),
+    fc.record({ statement: json }).map((v) => JSON.stringify(v)),
+    fc.record({
+      statement: fc.record({
+        _type: fc.constantFrom('https://in-toto.io/Statement/v1', 'x'),
+        subject: fc.array(fc.record({ name: fc.string(), digest: fc.dictionary(fc.string({ maxLength: 8 }), fc.string()) }), { maxLength: 3 }),
+        predicateType: fc.oneof(fc.string(), json),
+        predicate: json,
+      }),
+    }).map((v) => JSON.stringify(v)),
+    fc.string({ maxLength: 200 }),
+    fc.uint8Array({ maxLength: 200 }).map((b) => Buffer.from(b).toString('latin1')),
+    json.map((v) => JSON.stringify(v).slice(0, -1)), // truncated
+    fc.integer({ min: 1, max: 3000 }).map((d) => '['.repeat(d) + ']'.repeat(d)), // deep nesting
+  );
+
+  describe('when the signing route gets arbitrary bodies', () => {
+    it('answers 2xx with a bundle or 4xx problem+json, and appends only on success', async () => {
+      await fc.assert(
+        fc.asyncProperty(bodies, fc.constantFrom('application/json', 'application/json; charset=utf-8', 'text/plain', ''), async (body, type) => {
+          const before = await svc.ledger.store.headPosition();
+          const res = await svc.app.request('/api/v1/signer/sign/dsse', { method: 'POST', headers: { ...headers, ...(type ? { 'content-type': type } : {}) }, body });
+          expect(res.status).toBeLessThan(500);
+          const text = await res.text();
+          if (res.status >= 400) {
+            expect(res.headers.get('content-type')).toBe('application/problem+json');
+            expect(JSON.parse(text)).toHaveProperty('code');
+            expect(await svc.ledger.store.headPosition()).toBe(before);
+          } else {
+            expect(JSON.parse(text)).toHaveProperty('bundle.dsseEnvelope');
+          }
+        }),
+        { seed: SEED, numRuns: 150 },
+      );
+    });
+  });
+
+  describe('when the log routes get arbitrary numbers and paths', () => {
+    const numberish = fc.oneof(
+      fc.nat().map(String),
+      fc.integer().map(String),
+      fc.constantFrom('', '-0', '1e3', '0x10', '9007199254740993', '99999999999999999999', ' 1', '1 ', '١', 'NaN', '%00'),
+      fc.string({ maxLength: 12 }),
+    );
+    it('answers proof requests with 200 or 400/404 problem+json', async () => {
+      await fc.assert(
+        fc.asyncProperty(numberish, numberish, fc.constantFrom('inclusion', 'consistency'), async (a, b, kind) => {
+          const q = kind === 'inclusion' ? `index=${encodeURIComponent(a)}&treeSize=${encodeURIComponent(b)}` : `from=${encodeURIComponent(a)}&to=${encodeURIComponent(b)}`;
+          const res = await svc.app.request(`/api/v1/log/proof/${kind}?${q}`);
+          expect([200, 400, 404]).toContain(res.status);
+          if (res.status !== 200) expect(res.headers.get('content-type')).toBe('application/problem+json');
+          await res.arrayBuffer();
+        }),
+        { seed: SEED, numRuns: 200 },
+      );
+    });
+
+    it('answers tile and entry paths with 200 or 400/404 problem+json', async () => {
+      const segment = fc.oneof(fc.constantFrom('0', '1', '000', 'x001', '255', '256', '.p', '..', 'entries', '000.p', '001.p'), fc.string({ maxLength: 6 }));
+      await fc.assert(
+        fc.asyncProperty(fc.array(segment, { minLength: 1, maxLength: 6 }), async (parts) => {
+          const path = `/api/v1/log/tile/${parts.map(encodeURIComponent).join('/')}`;
+          const res = await svc.app.request(path);
+          expect([200, 400, 404]).toContain(res.status);
+          await res.arrayBuffer();
+        }),
+        { seed: SEED, numRuns: 200 },
+      );
+    });
+  });
+});
