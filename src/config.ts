@@ -40,6 +40,8 @@ export interface Config {
   readonly logOrigin: string;
   /** Minimum time between two checkpoints (SIGLEDGER_CHECKPOINT_INTERVAL_MS, default 1000). */
   readonly checkpointIntervalMs: number;
+  /** Timestamps per second for callers without a token, all together (SIGLEDGER_TSA_ANONYMOUS_QPS, default 20). */
+  readonly tsaAnonymousQps: number;
 }
 
 /** Flag values as parsed from the command line (undefined when not given). */
@@ -133,7 +135,11 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env): 
   const intervalRaw = env.SIGLEDGER_CHECKPOINT_INTERVAL_MS;
   const checkpointIntervalMs = intervalRaw ? parseIntStrict(intervalRaw, 'SIGLEDGER_CHECKPOINT_INTERVAL_MS', 0, 60_000) : 1000;
 
+  const anonRaw = env.SIGLEDGER_TSA_ANONYMOUS_QPS;
+  const tsaAnonymousQps = anonRaw ? parseIntStrict(anonRaw, 'SIGLEDGER_TSA_ANONYMOUS_QPS', 1, 100_000) : 20;
+
   return {
+    tsaAnonymousQps,
     logOrigin,
     checkpointIntervalMs,
     port,

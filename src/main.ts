@@ -15,6 +15,7 @@ import { LogService } from './app/log-service.ts';
 import { parsePlans, withDevPlans } from './app/plans.ts';
 import { createQuotas } from './app/quotas.ts';
 import { SigningService } from './app/signing-service.ts';
+import { TsaService } from './app/tsa-service.ts';
 import { Ledger } from './app/ledger.ts';
 import { createLogger, type Logger } from './app/logger.ts';
 import { createMetrics } from './app/metrics.ts';
@@ -46,16 +47,21 @@ export interface Service {
 /** The projections the service runs (the log projection keeps in-memory state: one per runtime). */
 export const projections = () => [keyRegistry, bundlesProjection, new LogProjection()];
 
-async function openKeyStore(config: Config, logger: Logger): Promise<KeyStore> {
-  if (config.keyStore === 'pkcs11') {
-    const { openPkcs11KeyStore } = await import('./store/keys/pkcs11-key-store.ts');
-    return openPkcs11KeyStore({ module: config.pkcs11.module!, pin: config.pkcs11.pin!, ...(config.pkcs11.tokenLabel ? { tokenLabel: config.pkcs11.tokenLabel } : {}) });
-  }
+/** The KEK seals file-store keys and the TSA key (dev mode keeps one in the data dir, with a warning). */
+function resolveKekFor(config: Config, logger: Logger): Buffer {
   const resolved = resolveKek({ env: config.kek, dataDir: config.dataDir, mode: config.authMode === 'jwks' ? 'production' : 'dev' });
   if (resolved.source !== 'env') {
     logger.warn({ path: resolved.path, created: resolved.source === 'created' }, 'dev mode: private keys are sealed under a KEK kept in the data directory; set SIGLEDGER_KEK in production');
   }
-  return openFileKeyStore({ dir: join(config.dataDir, 'keys'), kek: resolved.kek });
+  return resolved.kek;
+}
+
+async function openKeyStore(config: Config, kek: Buffer): Promise<KeyStore> {
+  if (config.keyStore === 'pkcs11') {
+    const { openPkcs11KeyStore } = await import('./store/keys/pkcs11-key-store.ts');
+    return openPkcs11KeyStore({ module: config.pkcs11.module!, pin: config.pkcs11.pin!, ...(config.pkcs11.tokenLabel ? { tokenLabel: config.pkcs11.tokenLabel } : {}) });
+  }
+  return openFileKeyStore({ dir: join(config.dataDir, 'keys'), kek });
 }
 
 async function openAuthenticator(config: Config, logger: Logger): Promise<Authenticator> {
@@ -124,7 +130,8 @@ export async function startService(config: Config, options: { logger?: Logger; n
     });
     runtime.start();
     cleanups.push(() => runtime.stop());
-    const keyStore = await openKeyStore(config, logger);
+    const kek = resolveKekFor(config, logger);
+    const keyStore = await openKeyStore(config, kek);
     cleanups.push(() => keyStore.close());
     const log = new LogService({ store, runtime, readModel, keyStore, logger, now, origin: config.logOrigin, intervalMs: config.checkpointIntervalMs });
     await log.init();
@@ -137,9 +144,12 @@ export async function startService(config: Config, options: { logger?: Logger; n
     const keyring = new KeyringService({ store, runtime, keyStore, readModel, logger, now });
     const active = await keyring.ensureActiveKey();
     logger.info({ keyId: active.keyId, backend: active.backend }, 'signing key ready');
-    const signing = new SigningService({ store, runtime, readModel, keyring, log, metrics, now });
+    const tsa = new TsaService({ store, logger, now, secretsDir: join(config.dataDir, 'keys'), kek });
+    await tsa.init();
+    const signing = new SigningService({ store, runtime, readModel, keyring, log, tsa, metrics, now });
+    const anonymous = createQuotas({ plans: { anonymous: { qps: config.tsaAnonymousQps, burst: config.tsaAnonymousQps * 2, concurrency: 16, maxArtifactBytes: 64 * 1024 } } });
     const ledger = new Ledger({ store, readModel, runtime, metrics });
-    return await listen(config, { logger, metrics, ledger, runtime, store, readModel, keyStore, signing: { signing, keyring, auth, quotas }, log });
+    return await listen(config, { logger, metrics, ledger, runtime, store, readModel, keyStore, signing: { signing, keyring, auth, quotas }, log, timestamps: { tsa, auth, quotas, anonymous } });
   } catch (err) {
     await cleanup();
     throw err;
@@ -156,12 +166,14 @@ interface Parts {
   readonly keyStore: KeyStore;
   readonly signing: NonNullable<Parameters<typeof createApp>[0]['signing']>;
   readonly log: LogService;
+  readonly timestamps: NonNullable<Parameters<typeof createApp>[0]['timestamps']>;
+  readonly tsa?: TsaService;
 }
 
 async function listen(config: Config, parts: Parts): Promise<Service> {
   const { logger, metrics, ledger, runtime, store, readModel, keyStore } = parts;
   let draining = false;
-  const app = createApp({ ledger, metrics, logger, version: VERSION, draining: () => draining, signing: parts.signing, log: parts.log });
+  const app = createApp({ ledger, metrics, logger, version: VERSION, draining: () => draining, signing: parts.signing, log: parts.log, timestamps: parts.timestamps });
 
   const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s));

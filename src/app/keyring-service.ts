@@ -27,6 +27,9 @@ export interface KeyringServiceDeps extends CommandContext {
   readonly now: () => Date;
 }
 
+/** An instant truncated to the whole second, as RFC 3339 with milliseconds. */
+export const floorToSecond = (d: Date): string => new Date(Math.floor(d.getTime() / 1000) * 1000).toISOString();
+
 export class KeyringService {
   private activeKey: ActiveKey | undefined;
   private readonly handles = new Map<string, Promise<SigningKeyHandle>>();
@@ -48,7 +51,9 @@ export class KeyringService {
     let state = await this.state();
     if (state.activeKeyId === null) {
       const generated = await this.deps.keyStore.generate(`sigledger-signing-${this.deps.now().toISOString()}`);
-      const time = this.deps.now().toISOString();
+      // Validity windows are whole seconds: RFC 3161 verifiers (e.g. @sigstore/core) read genTime
+      // at second precision, so a signature made within the activation second must still be inside.
+      const time = floorToSecond(this.deps.now());
       const commands: KeyringCommand[] = [
         {
           type: 'RegisterKey',

@@ -21,6 +21,7 @@ import type { ReadModelReader } from '../projections/read-model.ts';
 import type { CommandContext } from './command-handler.ts';
 import type { KeyringService } from './keyring-service.ts';
 import type { LogService } from './log-service.ts';
+import type { TsaService } from './tsa-service.ts';
 import type { Metrics } from './metrics.ts';
 
 export interface SigningCaller {
@@ -49,6 +50,7 @@ export interface SigningServiceDeps extends CommandContext {
   readonly readModel: ReadModelReader;
   readonly keyring: KeyringService;
   readonly log: LogService;
+  readonly tsa: TsaService;
   readonly metrics?: Metrics;
   readonly now: () => Date;
 }
@@ -88,11 +90,18 @@ export class SigningService {
       }
     }
     try {
+      // Signing again what this tenant signed before appends nothing (not even a timestamp).
+      const existing = await this.deps.store.readStream(stream);
+      if (existing.length > 0) {
+        return await this.result(false, bundleId, fold(bundleDecider, existing as unknown as BundleEvent[]), existing[existing.length - 1]!.position);
+      }
       const active = this.deps.keyring.active();
       const envelope = await signEnvelope(request.payloadType, request.payload, [{ keyId: active.keyId, sign: (pae) => active.handle.sign(pae) }]);
+      // A trusted signing time: an RFC 3161 timestamp over the signature, from the ledger's TSA.
+      const timestamp = await this.deps.tsa.timestampSignature(Buffer.from(envelope.signatures[0]!.sig, 'base64'));
       const time = this.deps.now().toISOString();
       const events = bundleDecider.decide(
-        { type: 'SignBundle', bundleId, tenant: caller.tenant, payloadType: request.payloadType, payloadSha256, keyId: active.keyId, envelope, idempotencyKey, time },
+        { type: 'SignBundle', bundleId, tenant: caller.tenant, payloadType: request.payloadType, payloadSha256, keyId: active.keyId, envelope, idempotencyKey, timestamps: [timestamp], time },
         bundleDecider.initialState(),
       );
       try {
@@ -133,7 +142,7 @@ export class SigningService {
       version: latest.version,
       keyId: latest.keyId,
       logIndex,
-      bundle: buildDsseBundle({ envelope: latest.envelope, keyId: latest.keyId, tlogEntries: [tlogEntry] }),
+      bundle: buildDsseBundle({ envelope: latest.envelope, keyId: latest.keyId, tlogEntries: [tlogEntry], rfc3161Timestamps: latest.timestamps }),
       signingIdentity: { mode: 'keyful', keyId: latest.keyId, algorithm: 'ed25519', backend: keyBackend },
     };
   }
@@ -169,6 +178,9 @@ export class SigningService {
     // Bundles fetched later carry a proof against the current checkpoint.
     const logIndex = this.deps.log.reader.leafIndexOfPosition(record.position);
     const tlogEntry = logIndex === undefined ? undefined : this.deps.log.tlogEntry(logIndex);
-    return { version, bundle: buildDsseBundle({ envelope: versionState.envelope, keyId: versionState.keyId, tlogEntries: tlogEntry ? [tlogEntry] : [] }) };
+    return {
+      version,
+      bundle: buildDsseBundle({ envelope: versionState.envelope, keyId: versionState.keyId, tlogEntries: tlogEntry ? [tlogEntry] : [], rfc3161Timestamps: versionState.timestamps }),
+    };
   }
 }

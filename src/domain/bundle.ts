@@ -34,6 +34,8 @@ export interface BundleVersion {
   /** 'signed' for version 1; the rotation reason for re-signings. */
   readonly reason: string;
   readonly createdAt: string;
+  /** base64 DER RFC 3161 TimeStampResps over the signature. */
+  readonly timestamps: readonly string[];
 }
 
 export interface BundleState {
@@ -56,6 +58,8 @@ export type BundleSigned = DomainEvent<
     envelope: EnvelopeJson;
     idempotencyKey: string | null;
     signedAt: string;
+    /** base64 DER RFC 3161 TimeStampResps over the signature, from the ledger's TSA. */
+    timestamps: string[];
   }
 >;
 export type BundleEvent = BundleSigned;
@@ -71,6 +75,7 @@ export type SignBundle = {
   readonly envelope: DsseEnvelope;
   /** SHA-256 hex of the caller's Idempotency-Key, or null. */
   readonly idempotencyKey: string | null;
+  readonly timestamps: readonly string[];
   readonly time: string;
 };
 export type BundleCommand = SignBundle;
@@ -84,7 +89,7 @@ function evolve(state: BundleState, event: BundleEvent): BundleState {
         tenant: d.tenant,
         payloadType: d.payloadType,
         payloadSha256: d.payloadSha256,
-        versions: [{ version: 1, keyId: d.keyId, envelope: d.envelope, reason: 'signed', createdAt: d.signedAt }],
+        versions: [{ version: 1, keyId: d.keyId, envelope: d.envelope, reason: 'signed', createdAt: d.signedAt, timestamps: d.timestamps ?? [] }],
       };
     }
   }
@@ -115,6 +120,7 @@ function decide(command: BundleCommand, state: BundleState): BundleEvent[] {
             envelope: { payloadType: e.payloadType, payload: e.payload, signatures: e.signatures.map((s) => ({ keyid: s.keyid, sig: s.sig })) },
             idempotencyKey: command.idempotencyKey,
             signedAt: command.time,
+            timestamps: [...command.timestamps],
           },
         },
       ];

@@ -12,6 +12,7 @@ import { opsRoutes } from './ops.ts';
 import { problemOf, problemResponse } from './problem.ts';
 import type { LogService } from '../app/log-service.ts';
 import { logRoutes } from './log.ts';
+import { timestampRoutes, type TimestampRouteDeps } from './timestamp.ts';
 import { registryRoutes, type RegistryRouteDeps } from './registry.ts';
 import { signerRoutes, type CallerAuthenticator, type QuotaGate } from './signer.ts';
 
@@ -26,6 +27,8 @@ export interface AppDeps {
   readonly signing?: RegistryRouteDeps & { readonly auth: CallerAuthenticator; readonly quotas: QuotaGate };
   /** Transparency log and trust routes. */
   readonly log?: LogService;
+  /** RFC 3161 timestamping. */
+  readonly timestamps?: Omit<TimestampRouteDeps, 'logger'>;
 }
 
 export function createApp(deps: AppDeps): Hono {
@@ -49,7 +52,8 @@ export function createApp(deps: AppDeps): Hono {
     app.route('/', signerRoutes({ signing: s.signing, auth: s.auth, quotas: s.quotas, metrics: deps.metrics, logger: log }));
     app.route('/', registryRoutes(s));
   }
-  if (deps.log) app.route('/', logRoutes({ log: deps.log }));
+  if (deps.log) app.route('/', logRoutes({ log: deps.log, ...(deps.timestamps ? { tsa: deps.timestamps.tsa } : {}) }));
+  if (deps.timestamps) app.route('/', timestampRoutes({ ...deps.timestamps, logger: log }));
 
   const openapi = JSON.stringify(openApiDocument(deps.version));
   app.get('/openapi.json', (c) => c.body(openapi, 200, { 'content-type': 'application/json' }));

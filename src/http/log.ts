@@ -4,6 +4,7 @@
  */
 import { Hono } from 'hono';
 import type { LogService } from '../app/log-service.ts';
+import type { TsaService } from '../app/tsa-service.ts';
 import { LedgerError } from '../errors.ts';
 import { parseTilePath, TILE_WIDTH } from '../log/tiles.ts';
 
@@ -17,7 +18,18 @@ function parseCount(raw: string | undefined, name: string): number {
   return Number(raw);
 }
 
-export function logRoutes(deps: { log: LogService }): Hono {
+/** The TrustedRoot `timestampAuthorities` entry for the ledger's TSA. */
+function timestampAuthority(tsa: TsaService, origin: string) {
+  const info = tsa.info();
+  return {
+    subject: { organization: 'sigledger', commonName: 'sigledger Time-Stamp Authority' },
+    uri: `https://${origin.split('/')[0]}/api/v1/timestamp`,
+    certChain: { certificates: info.certChain.map((rawBytes) => ({ rawBytes })) },
+    validFor: { start: info.validFrom, end: info.validUntil },
+  };
+}
+
+export function logRoutes(deps: { log: LogService; tsa?: TsaService }): Hono {
   const app = new Hono();
   const { log } = deps;
 
@@ -81,7 +93,11 @@ export function logRoutes(deps: { log: LogService }): Hono {
     return c.body(new Uint8Array(hashes.subarray(0, width * 32)), 200, { 'content-type': 'application/octet-stream', 'cache-control': tile.width === undefined ? 'public, max-age=31536000, immutable' : 'no-store' });
   });
 
-  app.get('/api/v1/trust/trusted_root.json', (c) => c.body(JSON.stringify(log.trustedRoot()), 200, { 'content-type': TRUSTED_ROOT_MEDIA_TYPE }));
+  app.get('/api/v1/trust/trusted_root.json', (c) => {
+    const root = log.trustedRoot();
+    const body = deps.tsa ? { ...root, timestampAuthorities: [timestampAuthority(deps.tsa, root.tlogs[0]!.baseUrl.slice('https://'.length))] } : root;
+    return c.body(JSON.stringify(body), 200, { 'content-type': TRUSTED_ROOT_MEDIA_TYPE });
+  });
 
   return app;
 }

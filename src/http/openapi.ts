@@ -97,6 +97,20 @@ export function openApiDocument(version: string) {
       '/api/v1/log/tile/{path}': {
         get: { summary: 'C2SP tlog-tiles: tile/<L>/<N>[.p/<W>] (hash tiles) and tile/entries/<N>[.p/<W>] (entry bundles)', responses: { '200': { description: 'Tile bytes.', content: { 'application/octet-stream': {} } }, '400': problem, '404': problem } },
       },
+      '/api/v1/timestamp': {
+        post: {
+          summary: 'RFC 3161 Time-Stamp Protocol over HTTP (application/timestamp-query → application/timestamp-reply)',
+          requestBody: { required: true, content: { 'application/timestamp-query': {} } },
+          responses: {
+            '200': { description: 'A TimeStampResp: granted (recorded as an event) or rejected with its failure info.', content: { 'application/timestamp-reply': {} } },
+            '401': problem,
+            '403': problem,
+            '413': problem,
+            '415': problem,
+            '429': problem,
+          },
+        },
+      },
       '/api/v1/trust/trusted_root.json': {
         get: { summary: 'Sigstore TrustedRoot listing this ledger\'s log', responses: { '200': { description: 'application/vnd.dev.sigstore.trustedroot.v0.2+json' } } },
       },

@@ -287,12 +287,13 @@ export class TimestampAuthority {
       .sort((x, y) => Buffer.compare(x.der, y.der))
       .map((x) => x.a);
 
+    const encapContentInfo = new pkijs.EncapsulatedContentInfo({ eContentType: OID_CT_TST_INFO });
+    // DER, not BER: pkijs's constructor would turn eContent into a constructed (chunked) OCTET
+    // STRING, which DER-only parsers such as @sigstore/core's cannot read. Set it afterwards.
+    encapContentInfo.eContent = new asn1js.OctetString({ valueHex: toArrayBuffer(tstInfoDer) });
     const signedData = new pkijs.SignedData({
       version: 3,
-      encapContentInfo: new pkijs.EncapsulatedContentInfo({
-        eContentType: OID_CT_TST_INFO,
-        eContent: new asn1js.OctetString({ valueHex: toArrayBuffer(tstInfoDer) }),
-      }),
+      encapContentInfo,
       signerInfos: [
         new pkijs.SignerInfo({
           version: 1,

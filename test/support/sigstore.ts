@@ -19,13 +19,13 @@ const EMPTY_ROOT = {
 
 /**
  * Full verification as a Sigstore client does it: the TrustedRoot from the API (its tlogs), the
- * keys from the registry, tlog threshold 1 (the default), no timestamp authority yet.
+ * keys from the registry, the defaults: tlog threshold 1 and timestamp threshold 1.
  */
 export function verifyBundle(bundleJson: unknown, keys: readonly ApiKey[], trustedRoot: unknown, options: { timestampThreshold?: number } = {}): void {
   const keyMap: Record<string, PublicKey> = {};
   for (const k of keys) keyMap[k.keyId] = PublicKey.fromJSON({ rawBytes: k.publicKey, keyDetails: 'PKIX_ED25519', validFor: k.validFor });
   const material = toTrustMaterial(TrustedRoot.fromJSON(trustedRoot), keyMap);
-  const verifier = new Verifier(material, { tlogThreshold: 1, ctlogThreshold: 0, timestampThreshold: options.timestampThreshold ?? 0 });
+  const verifier = new Verifier(material, { tlogThreshold: 1, ctlogThreshold: 0, timestampThreshold: options.timestampThreshold ?? 1 });
   verifier.verify(toSignedEntity(bundleFromJSON(bundleJson)));
 }
 

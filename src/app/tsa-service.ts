@@ -1,0 +1,175 @@
+/**
+ * The ledger's RFC 3161 Time-Stamp Authority. At first start it creates its chain (self-issued
+ * root, TSA leaf with the critical timeStamping EKU, ECDSA P-256), seals the leaf key under the
+ * KEK and records `TsaCreated`. Every granted timestamp is a `TimestampIssued` event whose stream
+ * revision is the token's serial number. Requests are queued and granted in batches: one append
+ * (one fsync) covers every timestamp of a batch; a rejection appends nothing.
+ */
+import { randomUUID } from 'node:crypto';
+import { fold } from '../domain/decider.ts';
+import { TSA_STREAM, tsaDecider, type TimestampIssued, type TsaEvent, type TsaState } from '../domain/timestamping.ts';
+import { ConcurrencyError, LedgerError } from '../errors.ts';
+import { openSecret, sealSecret } from '../store/keys/sealed-secret.ts';
+import type { EventStore } from '../store/port.ts';
+import { createTsaChain } from '../tsa/chain.ts';
+import { buildQuery, DEFAULT_TSA_POLICY_OID, parseTimeStampResp, TimestampAuthority, type TimestampResponse } from '../tsa/tsa.ts';
+import { handleCommand } from './command-handler.ts';
+import type { Logger } from './logger.ts';
+
+export interface TsaServiceDeps {
+  readonly store: EventStore;
+  readonly logger: Logger;
+  readonly now: () => Date;
+  /** Where the sealed TSA key lives, and the KEK that seals it. */
+  readonly secretsDir: string;
+  readonly kek: Uint8Array;
+  readonly validityDays?: number;
+}
+
+interface Pending {
+  readonly query: Buffer;
+  readonly purpose: 'api' | 'bundle';
+  readonly resolve: (r: TimestampResponse) => void;
+  readonly reject: (e: unknown) => void;
+}
+
+const MAX_BATCH = 256;
+
+export class TsaService {
+  private authority: TimestampAuthority | undefined;
+  private created: TsaState['tsa'] = null;
+  private next = 0;
+  private pending: Pending[] = [];
+  private running: Promise<void> | undefined;
+
+  constructor(private readonly deps: TsaServiceDeps) {}
+
+  private async state(): Promise<TsaState> {
+    return fold(tsaDecider, (await this.deps.store.readStream(TSA_STREAM)) as unknown as TsaEvent[]);
+  }
+
+  async init(): Promise<void> {
+    let state = await this.state();
+    if (!state.tsa) {
+      const now = this.deps.now();
+      const chain = await createTsaChain({ now, ...(this.deps.validityDays ? { validityDays: this.deps.validityDays } : {}) });
+      const keyRef = await sealSecret(this.deps.secretsDir, `tsa-${randomUUID().slice(0, 8)}`, chain.leafPrivateKeyPkcs8, this.deps.kek);
+      chain.leafPrivateKeyPkcs8.fill(0);
+      const { X509Certificate } = await import('node:crypto');
+      const leaf = new X509Certificate(chain.leafCertDer);
+      const time = now.toISOString();
+      try {
+        state = (
+          await handleCommand(
+            { store: this.deps.store },
+            TSA_STREAM,
+            tsaDecider,
+            {
+              type: 'CreateTsa',
+              certChain: [chain.leafCertDer.toString('base64'), chain.rootCertDer.toString('base64')],
+              policyOid: DEFAULT_TSA_POLICY_OID,
+              validFrom: new Date(leaf.validFrom).toISOString(),
+              validUntil: new Date(leaf.validTo).toISOString(),
+              keyRef,
+              createdAt: time,
+            },
+            { metadata: { time, correlationId: randomUUID(), actor: 'system:init' } },
+          )
+        ).state;
+      } catch (err) {
+        state = await this.state();
+        if (!state.tsa) throw err;
+      }
+    }
+    const tsa = state.tsa!;
+    const key = await openSecret(this.deps.secretsDir, tsa.keyRef, this.deps.kek);
+    const [leaf, ...chain] = tsa.certChain.map((c) => Buffer.from(c, 'base64'));
+    this.authority = new TimestampAuthority({ leafCertDer: leaf!, chainDers: chain, privateKeyPkcs8: key, ...(tsa.policyOid ? { policyOid: tsa.policyOid } : {}) });
+    key.fill(0);
+    this.created = tsa;
+    this.next = state.next;
+  }
+
+  /** The TSA's certificates (leaf first, base64 DER) and validity, for trusted_root.json. */
+  info(): NonNullable<TsaState['tsa']> {
+    if (!this.created) throw new LedgerError('not_ready', 'the timestamp authority is not initialised yet');
+    return this.created;
+  }
+
+  /** Answers one RFC 3161 query (DER): a granted token is recorded before it is returned. */
+  respond(query: Buffer, purpose: 'api' | 'bundle' = 'api'): Promise<TimestampResponse> {
+    if (!this.authority) return Promise.reject(new LedgerError('not_ready', 'the timestamp authority is not initialised yet'));
+    return new Promise((resolve, reject) => {
+      this.pending.push({ query, purpose, resolve, reject });
+      this.running ??= this.drain().finally(() => (this.running = undefined));
+    });
+  }
+
+  /**
+   * An RFC 3161 timestamp over a signature's bytes, as Sigstore bundles carry it
+   * (`rfc3161Timestamps[].signedTimestamp` is the whole TimeStampResp, base64 DER).
+   */
+  async timestampSignature(signature: Uint8Array): Promise<string> {
+    const res = await this.respond(buildQuery(signature, { hash: 'SHA-256', certReq: false }), 'bundle');
+    if (res.status !== 'granted') throw new LedgerError('internal', `the timestamp authority refused a signature (${res.failInfo ?? 'unknown'})`);
+    return res.der.toString('base64');
+  }
+
+  private async drain(): Promise<void> {
+    while (this.pending.length > 0) {
+      const batch = this.pending.splice(0, MAX_BATCH);
+      try {
+        const results = await this.grant(batch);
+        batch.forEach((p, i) => p.resolve(results[i]!));
+      } catch (err) {
+        for (const p of batch) p.reject(err);
+      }
+    }
+  }
+
+  /** Signs every query of the batch with consecutive serials and records the granted ones in one append. */
+  private async grant(batch: readonly Pending[], attempt = 0): Promise<TimestampResponse[]> {
+    const authority = this.authority!;
+    // Whole seconds: every RFC 3161 verifier reads that; fractions trip some (e.g. @sigstore/core).
+    const time = new Date(Math.floor(this.deps.now().getTime() / 1000) * 1000);
+    const results: TimestampResponse[] = [];
+    const issued: TimestampIssued['data'][] = [];
+    for (const p of batch) {
+      const serial = this.next + issued.length;
+      const r = await authority.respond(p.query, { serial: BigInt(serial), time });
+      results.push(r);
+      if (r.status !== 'granted') continue;
+      const info = parseTimeStampResp(r.der).tstInfo!;
+      issued.push({
+        serial: String(serial),
+        hashAlgorithm: info.hashOid,
+        messageImprint: Buffer.from(info.hashedMessage).toString('hex'),
+        nonce: info.nonce === undefined ? null : String(info.nonce),
+        genTime: time.toISOString(),
+        purpose: p.purpose,
+      });
+    }
+    if (issued.length === 0) return results;
+    const stamp = time.toISOString();
+    try {
+      await this.deps.store.appendToStream(
+        TSA_STREAM,
+        tsaDecider
+          .decide({ type: 'RecordTimestamps', timestamps: issued }, { tsa: this.created, next: this.next })
+          .map((e) => ({ type: e.type, data: e.data, metadata: { time: stamp, correlationId: randomUUID(), actor: 'system:tsa' } })),
+        { expectedRevision: this.next - 1 },
+      );
+      this.next += issued.length;
+      return results;
+    } catch (err) {
+      if (!(err instanceof ConcurrencyError) || attempt >= 5) throw err;
+      // Another instance granted timestamps meanwhile: take the next free serials and sign again.
+      this.next = (await this.state()).next;
+      return this.grant(batch, attempt + 1);
+    }
+  }
+
+  async drained(): Promise<void> {
+    await this.running;
+  }
+}
