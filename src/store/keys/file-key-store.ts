@@ -61,6 +61,34 @@ export interface FileKeyStoreOptions {
 
 export const fileKeyRef = (keyId: string): string => `file:${keyId}`;
 
+/** Writes `bytes` to `target` (mode 0600) via a temp file, fsync, rename and a directory fsync. */
+export async function writeFileAtomically(dir: string, target: string, bytes: Uint8Array): Promise<void> {
+  const tmp = join(dir, `.${randomBytes(8).toString('hex')}.tmp`);
+  try {
+    const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+    try {
+      await fh.writeFile(bytes);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, target);
+  } catch (e) {
+    await unlink(tmp).catch(() => undefined);
+    throw e;
+  }
+  try {
+    const dh = await open(dir, constants.O_RDONLY);
+    try {
+      await dh.sync();
+    } finally {
+      await dh.close();
+    }
+  } catch {
+    /* directory fsync is not supported everywhere */
+  }
+}
+
 const aadFor = (keyId: string): Buffer => Buffer.from(`sigledger/file-key/v${FILE_KEY_FORMAT_VERSION}/ed25519/${keyId}`, 'utf8');
 
 const showRef = (ref: unknown): string => (typeof ref === 'string' ? JSON.stringify(ref.length > 80 ? `${ref.slice(0, 80)}…` : ref) : typeof ref);
@@ -178,32 +206,13 @@ export class FileKeyStore implements KeyStore {
   }
 
   async #writeAtomically(keyId: string, bytes: Buffer): Promise<void> {
-    const target = this.#pathOf(keyId);
-    const tmp = join(this.dir, `.${keyId}.${randomBytes(6).toString('hex')}.tmp`);
     try {
-      const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
-      try {
-        await fh.writeFile(bytes);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await rename(tmp, target);
+      await writeFileAtomically(this.dir, this.#pathOf(keyId), bytes);
     } catch (e) {
-      await unlink(tmp).catch(() => undefined);
       throw new LedgerError('key_store_unavailable', `cannot write key file for ${keyId} (${errno(e) ?? 'error'})`, { keyId }, { cause: e });
     }
-    try {
-      const dh = await open(this.dir, constants.O_RDONLY);
-      try {
-        await dh.sync();
-      } finally {
-        await dh.close();
-      }
-    } catch {
-      /* directory fsync is not supported everywhere */
-    }
   }
+
 
   load(ref: string): Promise<SigningKeyHandle> {
     try {

@@ -5,10 +5,10 @@
  * another secret. Events carry only the reference `secret:<name>`.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LedgerError } from '../../errors.ts';
+import { writeFileAtomically } from './file-key-store.ts';
 
 const NAME_RE = /^[a-z0-9][a-z0-9-]{0,63}$/;
 const aad = (name: string) => Buffer.from(`sigledger/secret/v1/${name}`, 'utf8');
@@ -29,19 +29,7 @@ export async function sealSecret(dir: string, name: string, secret: Uint8Array, 
   cipher.setAAD(aad(name));
   const ciphertext = Buffer.concat([cipher.update(secret), cipher.final()]);
   const text = JSON.stringify({ v: 1, name, seal: 'aes-256-gcm', nonce: nonce.toString('base64'), ciphertext: ciphertext.toString('base64'), tag: cipher.getAuthTag().toString('base64') });
-  const path = join(dir, `${name}.secret.json`);
-  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
-  try {
-    await fh.writeFile(text);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
-  const d = await open(dir, constants.O_RDONLY).catch(() => undefined);
-  await d?.sync().catch(() => {});
-  await d?.close();
+  await writeFileAtomically(dir, join(dir, `${name}.secret.json`), Buffer.from(text, 'utf8'));
   return secretRef(name);
 }
 
