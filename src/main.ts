@@ -22,6 +22,7 @@ import { createMetrics } from './app/metrics.ts';
 import type { Config } from './config.ts';
 import { ConfigError, isLedgerError, LedgerError } from './errors.ts';
 import { createApp } from './http/app.ts';
+import { anchorsProjection } from './projections/anchors.ts';
 import { bundlesProjection } from './projections/bundles.ts';
 import { keyRegistry } from './projections/key-registry.ts';
 import { LogProjection } from './projections/log.ts';
@@ -45,7 +46,7 @@ export interface Service {
 }
 
 /** The projections the service runs (the log projection keeps in-memory state: one per runtime). */
-export const projections = () => [keyRegistry, bundlesProjection, new LogProjection()];
+export const projections = () => [keyRegistry, anchorsProjection, bundlesProjection, new LogProjection()];
 
 /** The KEK seals file-store keys and the TSA key (dev mode keeps one in the data dir, with a warning). */
 function resolveKekFor(config: Config, logger: Logger): Buffer {
@@ -149,7 +150,7 @@ export async function startService(config: Config, options: { logger?: Logger; n
     const signing = new SigningService({ store, runtime, readModel, keyring, log, tsa, metrics, now });
     const anonymous = createQuotas({ plans: { anonymous: { qps: config.tsaAnonymousQps, burst: config.tsaAnonymousQps * 2, concurrency: 16, maxArtifactBytes: 64 * 1024 } } });
     const ledger = new Ledger({ store, readModel, runtime, metrics });
-    return await listen(config, { logger, metrics, ledger, runtime, store, readModel, keyStore, signing: { signing, keyring, auth, quotas }, log, timestamps: { tsa, auth, quotas, anonymous } });
+    return await listen(config, { logger, metrics, ledger, runtime, store, readModel, keyStore, signing: { signing, keyring, auth, quotas, readModel }, log, timestamps: { tsa, auth, quotas, anonymous } });
   } catch (err) {
     await cleanup();
     throw err;

@@ -97,6 +97,13 @@ export function openApiDocument(version: string) {
       '/api/v1/log/tile/{path}': {
         get: { summary: 'C2SP tlog-tiles: tile/<L>/<N>[.p/<W>] (hash tiles) and tile/entries/<N>[.p/<W>] (entry bundles)', responses: { '200': { description: 'Tile bytes.', content: { 'application/octet-stream': {} } }, '400': problem, '404': problem } },
       },
+      '/api/v1/trust/anchors': {
+        get: {
+          summary: 'Trust anchors: the signing keys to trust, each a Sigstore PublicKey (JSON) with its validity window; `at` answers as of an instant',
+          parameters: [{ name: 'at', in: 'query', required: false, schema: { type: 'string', format: 'date-time' } }],
+          responses: { '200': { description: 'Anchors (ETag; If-None-Match answers 304).' }, '304': { description: 'Not modified.' }, '400': problem, '404': problem },
+        },
+      },
       '/api/v1/timestamp': {
         post: {
           summary: 'RFC 3161 Time-Stamp Protocol over HTTP (application/timestamp-query → application/timestamp-reply)',

@@ -5,11 +5,16 @@ import type { SigningService } from '../app/signing-service.ts';
 import { isBundleId } from '../domain/bundle.ts';
 import { isKeyId, type KeyEntry } from '../domain/keyring.ts';
 import { LedgerError } from '../errors.ts';
+import { anchorsProjection } from '../projections/anchors.ts';
+import type { ReadModelReader } from '../projections/read-model.ts';
 
 export interface RegistryRouteDeps {
   readonly signing: SigningService;
   readonly keyring: KeyringService;
+  readonly readModel: ReadModelReader;
 }
+
+const RFC3339_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
 
 /** SPEC §2 key registry entry. */
 export function keyView(k: KeyEntry) {
@@ -39,6 +44,25 @@ export function registryRoutes(deps: RegistryRouteDeps): Hono {
     const entry = deps.keyring.get(keyId);
     if (!entry || !published(entry)) throw new LedgerError('not_found', `no key ${keyId}`);
     return c.json(keyView(entry));
+  });
+
+  app.get('/api/v1/trust/anchors', (c) => {
+    const at = c.req.query('at');
+    let anchors;
+    if (at !== undefined) {
+      const instant = RFC3339_RE.test(at) ? new Date(at) : undefined;
+      if (!instant || Number.isNaN(instant.getTime())) throw new LedgerError('bad_request', '"at" must be an RFC 3339 instant, e.g. 2026-11-01T00:00:00Z', { reason: 'invalid_time' });
+      anchors = anchorsProjection.at(deps.readModel, instant.toISOString());
+      if (!anchors) throw new LedgerError('not_found', `no anchors were published at or before ${instant.toISOString()}`);
+    } else {
+      anchors = anchorsProjection.latest(deps.readModel);
+      if (!anchors) throw new LedgerError('not_ready', 'no anchors have been published yet');
+    }
+    const etag = `"anchors-v${anchors.version}"`;
+    const headers = { etag, 'cache-control': 'no-cache' };
+    const inm = c.req.header('if-none-match');
+    if (inm && inm.split(',').some((t) => t.trim() === etag || t.trim() === `W/${etag}`)) return c.body(null, 304, headers);
+    return c.json(anchors, 200, headers);
   });
 
   app.get('/api/v1/bundles/:bundleId', async (c) => {

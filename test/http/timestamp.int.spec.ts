@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseTimeStampResp } from '../../src/tsa/tsa.ts';
 import { startTestService, type TestService } from '../support/service.ts';
-import { verifyBundle, type ApiKey } from '../support/sigstore.ts';
+import { verifyBundleWithAnchors } from '../support/sigstore.ts';
 
 const pem = (b64: string) => `-----BEGIN CERTIFICATE-----\n${b64.match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`;
 const openssl = (args: string[]) => execFileSync('openssl', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -111,6 +111,22 @@ describe('POST /api/v1/timestamp', () => {
     });
   });
 
+  describe('when the anchors are fetched', () => {
+    it('answers the current anchors with an ETag, 304 for If-None-Match, and time travel with ?at=', async () => {
+      const res = await svc.app.request('/api/v1/trust/anchors');
+      expect(res.status).toBe(200);
+      const etag = res.headers.get('etag')!;
+      const anchors = (await res.json()) as { version: number; issuedAt: string; keys: Record<string, { rawBytes: string; keyDetails: string; validFor: { start: string } }> };
+      const keys = (await (await svc.app.request('/api/v1/keys')).json()) as { keyId: string; publicKey: string }[];
+      expect(Object.keys(anchors.keys)).toEqual(keys.map((k) => k.keyId));
+      expect(anchors.keys[keys[0]!.keyId]).toMatchObject({ rawBytes: keys[0]!.publicKey, keyDetails: 'PKIX_ED25519' });
+      expect((await svc.app.request('/api/v1/trust/anchors', { headers: { 'if-none-match': etag } })).status).toBe(304);
+      expect((await svc.app.request(`/api/v1/trust/anchors?at=${encodeURIComponent(anchors.issuedAt)}`)).status).toBe(200);
+      expect((await svc.app.request('/api/v1/trust/anchors?at=2001-01-01T00:00:00Z')).status).toBe(404);
+      expect((await svc.app.request('/api/v1/trust/anchors?at=yesterday')).status).toBe(400);
+    });
+  });
+
   describe('when a bundle is signed', () => {
     it('carries an RFC 3161 timestamp, and passes @sigstore/verify with its default thresholds', async () => {
       const headers = await svc.tokens();
@@ -123,11 +139,12 @@ describe('POST /api/v1/timestamp', () => {
       const { bundle } = (await res.json()) as { bundle: { verificationMaterial: { timestampVerificationData: { rfc3161Timestamps: { signedTimestamp: string }[] } } } };
       expect(bundle.verificationMaterial.timestampVerificationData.rfc3161Timestamps).toHaveLength(1);
       const root = await trustedRoot();
-      const keys = (await (await svc.app.request('/api/v1/keys')).json()) as ApiKey[];
-      verifyBundle(bundle, keys, root, { timestampThreshold: 1 });
-      // When the key's validity ended before the timestamp, verification fails on the key's validity.
-      const expired = keys.map((k) => ({ ...k, validFor: { start: '2020-01-01T00:00:00Z', end: '2020-02-01T00:00:00Z' } }));
-      expect(() => verifyBundle(bundle, expired, root, { timestampThreshold: 1 })).toThrow(/not valid for timestamp/);
+      const anchors = (await (await svc.app.request('/api/v1/trust/anchors')).json()) as { keys: Record<string, { validFor: object }> };
+      // Only trusted_root.json and the anchors' keys, with @sigstore/verify's default thresholds.
+      verifyBundleWithAnchors(bundle, anchors.keys, root);
+      // When the anchors say the key's validity ended before the timestamp, it fails on the key's validity.
+      const ended = Object.fromEntries(Object.entries(anchors.keys).map(([id, k]) => [id, { ...k, validFor: { start: '2020-01-01T00:00:00Z', end: '2020-02-01T00:00:00Z' } }]));
+      expect(() => verifyBundleWithAnchors(bundle, ended, root)).toThrow(/not valid for timestamp/);
     });
   });
 });

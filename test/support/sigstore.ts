@@ -42,3 +42,10 @@ export function verifyBundleSignature(bundleJson: unknown, keys: readonly ApiKey
   const verifier = new Verifier(material, { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0 });
   verifier.verify(toSignedEntity(bundleFromJSON(bundleJson)));
 }
+
+/** The defaults of @sigstore/verify with the `keys` of a trust-anchors document (SPEC §2). */
+export function verifyBundleWithAnchors(bundleJson: unknown, anchorKeys: Record<string, unknown>, trustedRoot: unknown): void {
+  const keyMap: Record<string, PublicKey> = {};
+  for (const [keyId, key] of Object.entries(anchorKeys)) keyMap[keyId] = PublicKey.fromJSON(key);
+  new Verifier(toTrustMaterial(TrustedRoot.fromJSON(trustedRoot), keyMap)).verify(toSignedEntity(bundleFromJSON(bundleJson)));
+}
