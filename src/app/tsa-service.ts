@@ -12,7 +12,7 @@ import { ConcurrencyError, LedgerError } from '../errors.ts';
 import { openSecret, sealSecret } from '../store/keys/sealed-secret.ts';
 import type { EventStore } from '../store/port.ts';
 import { createTsaChain } from '../tsa/chain.ts';
-import { buildQuery, DEFAULT_TSA_POLICY_OID, parseTimeStampResp, TimestampAuthority, type TimestampResponse } from '../tsa/tsa.ts';
+import { buildQuery, DEFAULT_TSA_POLICY_OID, TimestampAuthority, type TimestampResponse } from '../tsa/tsa.ts';
 import { handleCommand } from './command-handler.ts';
 import type { Logger } from './logger.ts';
 
@@ -132,24 +132,27 @@ export class TsaService {
     const authority = this.authority!;
     // Whole seconds: every RFC 3161 verifier reads that; fractions trip some (e.g. @sigstore/core).
     const time = new Date(Math.floor(this.deps.now().getTime() / 1000) * 1000);
-    const results: TimestampResponse[] = [];
+    // Validate every query first (cheap, no serial needed), then sign the acceptable ones in
+    // parallel (WebCrypto ECDSA runs on the thread pool) with consecutive serials.
+    const results: (TimestampResponse | undefined)[] = await Promise.all(batch.map((p) => authority.check(p.query)));
+    const accepted = batch.map((_, i) => i).filter((i) => results[i] === undefined);
+    const signed = await Promise.all(accepted.map((i, k) => authority.respond(batch[i]!.query, { serial: BigInt(this.next + k), time })));
     const issued: TimestampIssued['data'][] = [];
-    for (const p of batch) {
-      const serial = this.next + issued.length;
-      const r = await authority.respond(p.query, { serial: BigInt(serial), time });
-      results.push(r);
-      if (r.status !== 'granted') continue;
-      const info = parseTimeStampResp(r.der).tstInfo!;
+    accepted.forEach((i, k) => {
+      const r = signed[k]!;
+      results[i] = r;
+      if (r.status !== 'granted') throw new LedgerError('internal', 'a query that passed the checks was not granted');
+      const info = authority.queryInfo(batch[i]!.query)!;
       issued.push({
-        serial: String(serial),
+        serial: String(this.next + k),
         hashAlgorithm: info.hashOid,
         messageImprint: Buffer.from(info.hashedMessage).toString('hex'),
         nonce: info.nonce === undefined ? null : String(info.nonce),
         genTime: time.toISOString(),
-        purpose: p.purpose,
+        purpose: batch[i]!.purpose,
       });
-    }
-    if (issued.length === 0) return results;
+    });
+    if (issued.length === 0) return results as TimestampResponse[];
     const stamp = time.toISOString();
     try {
       await this.deps.store.appendToStream(
@@ -160,7 +163,7 @@ export class TsaService {
         { expectedRevision: this.next - 1 },
       );
       this.next += issued.length;
-      return results;
+      return results as TimestampResponse[];
     } catch (err) {
       if (!(err instanceof ConcurrencyError) || attempt >= 5) throw err;
       // Another instance granted timestamps meanwhile: take the next free serials and sign again.

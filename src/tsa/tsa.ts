@@ -224,6 +224,35 @@ export class TimestampAuthority {
    * Answers a TimeStampReq. Rejections (bad input) resolve with status 'rejection'; it only rejects
    * the promise for invalid `ctx` (programmer error). Signing failures yield failInfo systemFailure.
    */
+  /** What a valid query asks to timestamp (hash algorithm OID, digest, nonce), or undefined. */
+  queryInfo(queryDer: Uint8Array): { hashOid: string; hashedMessage: Buffer; nonce?: bigint } | undefined {
+    try {
+      const q = parseQuery(queryDer, this.policyOid);
+      const nonce = q.nonce ? BigInt(`0x${Buffer.from(q.nonce.valueBlock.valueHexView).toString('hex') || '0'}`) : undefined;
+      return {
+        hashOid: q.messageImprint.hashAlgorithm.algorithmId,
+        hashedMessage: Buffer.from(q.messageImprint.hashedMessage.valueBlock.valueHexView),
+        ...(nonce !== undefined ? { nonce } : {}),
+      };
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Validates a query without signing: undefined when `respond` would grant it, else the
+   * rejection it would give. Lets a caller assign serials only to queries that will be granted.
+   */
+  async check(queryDer: Uint8Array): Promise<TimestampResponse | undefined> {
+    try {
+      parseQuery(queryDer, this.policyOid);
+      return undefined;
+    } catch (e) {
+      if (e instanceof Rejection) return rejection(e.failInfo, e.message);
+      return rejection('badDataFormat', 'unparseable query');
+    }
+  }
+
   async respond(queryDer: Uint8Array, ctx: RespondContext): Promise<TimestampResponse> {
     if (typeof ctx.serial !== 'bigint' || ctx.serial < 0n || ctx.serial >= 1n << 160n) {
       throw new RangeError('serial must be a bigint in [0, 2^160)');
