@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { fold } from '../../src/domain/decider.ts';
-import { keyringDecider, type KeyringCommand, type KeyringEvent, type KeyringState } from '../../src/domain/keyring.ts';
-import { isLedgerError } from '../../src/errors.ts';
+import { keyringDecider, type KeyringCommand, type KeyringState } from '../../src/domain/keyring.ts';
+import { refusalOf, runCommands } from '../support/decider.ts';
 
 const A = 'a'.repeat(64);
 const B = 'b'.repeat(64);
@@ -10,24 +10,9 @@ const T2 = '2026-12-01T00:00:00.000Z';
 
 const register = (keyId: string, time = T1): KeyringCommand => ({ type: 'RegisterKey', keyId, publicKey: `pk-${keyId.slice(0, 4)}`, backend: 'file', ref: `file:${keyId}`, label: 'signing', time });
 
-function run(commands: KeyringCommand[], state: KeyringState = keyringDecider.initialState()): { state: KeyringState; events: KeyringEvent[] } {
-  const events: KeyringEvent[] = [];
-  for (const c of commands) {
-    const out = keyringDecider.decide(c, state);
-    events.push(...out);
-    state = out.reduce(keyringDecider.evolve, state);
-  }
-  return { state, events };
-}
+const run = (commands: KeyringCommand[], state?: KeyringState) => runCommands(keyringDecider, commands, state);
 
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return isLedgerError(err) ? err.code : 'not-a-ledger-error';
-  }
-  return undefined;
-}
+const codeOf = (fn: () => unknown) => refusalOf(fn)?.code;
 
 describe('keyringDecider', () => {
   describe('when a key is registered and activated', () => {
