@@ -13,6 +13,7 @@ import { keyRegistry } from '../projections/key-registry.ts';
 import type { KeyStore, SigningKeyHandle } from '../store/key-store.ts';
 import { handleCommands, type CommandContext } from './command-handler.ts';
 import type { Logger } from './logger.ts';
+import { wholeSecond } from './time.ts';
 
 export interface ActiveKey {
   readonly keyId: string;
@@ -26,9 +27,6 @@ export interface KeyringServiceDeps extends CommandContext {
   readonly logger: Logger;
   readonly now: () => Date;
 }
-
-/** An instant truncated to the whole second, as RFC 3339 with milliseconds. */
-export const floorToSecond = (d: Date): string => new Date(Math.floor(d.getTime() / 1000) * 1000).toISOString();
 
 export class KeyringService {
   private activeKey: ActiveKey | undefined;
@@ -51,9 +49,8 @@ export class KeyringService {
     let state = await this.state();
     if (state.activeKeyId === null) {
       const generated = await this.deps.keyStore.generate(`sigledger-signing-${this.deps.now().toISOString()}`);
-      // Validity windows are whole seconds: RFC 3161 verifiers (e.g. @sigstore/core) read genTime
-      // at second precision, so a signature made within the activation second must still be inside.
-      const time = floorToSecond(this.deps.now());
+      // Validity windows start on a whole second (see time.ts).
+      const time = wholeSecond(this.deps.now()).toISOString();
       const commands: KeyringCommand[] = [
         {
           type: 'RegisterKey',

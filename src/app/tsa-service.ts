@@ -15,6 +15,7 @@ import { createTsaChain } from '../tsa/chain.ts';
 import { buildQuery, DEFAULT_TSA_POLICY_OID, TimestampAuthority, type TimestampResponse } from '../tsa/tsa.ts';
 import { handleCommand } from './command-handler.ts';
 import type { Logger } from './logger.ts';
+import { wholeSecond } from './time.ts';
 
 export interface TsaServiceDeps {
   readonly store: EventStore;
@@ -130,8 +131,8 @@ export class TsaService {
   /** Signs every query of the batch with consecutive serials and records the granted ones in one append. */
   private async grant(batch: readonly Pending[], attempt = 0): Promise<TimestampResponse[]> {
     const authority = this.authority!;
-    // Whole seconds: every RFC 3161 verifier reads that; fractions trip some (e.g. @sigstore/core).
-    const time = new Date(Math.floor(this.deps.now().getTime() / 1000) * 1000);
+    // genTime in whole seconds (see time.ts).
+    const time = wholeSecond(this.deps.now());
     // Validate every query first (cheap, no serial needed), then sign the acceptable ones in
     // parallel (WebCrypto ECDSA runs on the thread pool) with consecutive serials.
     const results: (TimestampResponse | undefined)[] = await Promise.all(batch.map((p) => authority.check(p.query)));

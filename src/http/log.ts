@@ -6,7 +6,7 @@ import { Hono } from 'hono';
 import type { LogService } from '../app/log-service.ts';
 import type { TsaService } from '../app/tsa-service.ts';
 import { LedgerError } from '../errors.ts';
-import { parseTilePath, TILE_WIDTH } from '../log/tiles.ts';
+import { decodeEntryBundle, encodeEntryBundle, parseTilePath, TILE_WIDTH, tileWidthAt } from '../log/tiles.ts';
 
 export const TRUSTED_ROOT_MEDIA_TYPE = 'application/vnd.dev.sigstore.trustedroot.v0.2+json';
 
@@ -23,6 +23,7 @@ function timestampAuthority(tsa: TsaService, origin: string) {
   const info = tsa.info();
   return {
     subject: { organization: 'sigledger', commonName: 'sigledger Time-Stamp Authority' },
+    // The log origin's host part: `sigledger.local/log` → https://sigledger.local/api/v1/timestamp
     uri: `https://${origin.split('/')[0]}/api/v1/timestamp`,
     certChain: { certificates: info.certChain.map((rawBytes) => ({ rawBytes })) },
     validFor: { start: info.validFrom, end: info.validUntil },
@@ -78,36 +79,26 @@ export function logRoutes(deps: { log: LogService; tsa?: TsaService }): Hono {
     const tile = path.length <= 200 ? parseTilePath(path) : undefined;
     if (!tile) throw new LedgerError('bad_request', 'not a C2SP tile path (tile/<L>/<N>[.p/<W>] or tile/entries/<N>[.p/<W>])', { reason: 'invalid_tile_path' });
     const size = log.reader.size();
+    const width = tile.width ?? TILE_WIDTH;
+    const headers = { 'content-type': 'application/octet-stream', 'cache-control': tile.width === undefined ? 'public, max-age=31536000, immutable' : 'no-store' };
+    // Entry bundles have the width of the level-0 tile with the same index.
+    if (tileWidthAt(tile.kind === 'entries' ? 0 : tile.level, tile.index, size) < width) throw new LedgerError('not_found', 'no such tile (yet)');
     if (tile.kind === 'entries') {
-      const available = Math.min(TILE_WIDTH, Math.max(0, size - tile.index * TILE_WIDTH));
-      const width = tile.width ?? TILE_WIDTH;
-      if (available < width) throw new LedgerError('not_found', 'no such entry bundle (yet)');
       const bundle = log.reader.entryBundle(tile.index);
       if (!bundle) throw new LedgerError('not_found', 'no such entry bundle (yet)');
-      const body = width === TILE_WIDTH ? bundle : sliceEntryBundle(bundle, width);
-      return c.body(new Uint8Array(body), 200, { 'content-type': 'application/octet-stream', 'cache-control': tile.width === undefined ? 'public, max-age=31536000, immutable' : 'no-store' });
+      const body = width === TILE_WIDTH ? bundle : encodeEntryBundle(decodeEntryBundle(bundle).slice(0, width));
+      return c.body(new Uint8Array(body), 200, headers);
     }
     const hashes = log.reader.tile(tile.level, tile.index);
-    const width = tile.width ?? TILE_WIDTH;
     if (!hashes || hashes.length < width * 32) throw new LedgerError('not_found', 'no such tile (yet)');
-    return c.body(new Uint8Array(hashes.subarray(0, width * 32)), 200, { 'content-type': 'application/octet-stream', 'cache-control': tile.width === undefined ? 'public, max-age=31536000, immutable' : 'no-store' });
+    return c.body(new Uint8Array(hashes.subarray(0, width * 32)), 200, headers);
   });
 
   app.get('/api/v1/trust/trusted_root.json', (c) => {
     const root = log.trustedRoot();
-    const body = deps.tsa ? { ...root, timestampAuthorities: [timestampAuthority(deps.tsa, root.tlogs[0]!.baseUrl.slice('https://'.length))] } : root;
+    const body = deps.tsa ? { ...root, timestampAuthorities: [timestampAuthority(deps.tsa, log.identity().origin)] } : root;
     return c.body(JSON.stringify(body), 200, { 'content-type': TRUSTED_ROOT_MEDIA_TYPE });
   });
 
   return app;
-}
-
-/** The first `width` entries of an entry bundle (each a big-endian uint16 length and its bytes). */
-function sliceEntryBundle(bundle: Buffer, width: number): Buffer {
-  let offset = 0;
-  for (let i = 0; i < width; i++) {
-    if (offset + 2 > bundle.length) break;
-    offset += 2 + bundle.readUInt16BE(offset);
-  }
-  return bundle.subarray(0, offset);
 }

@@ -71,7 +71,6 @@ export class LogProjection implements Projection {
   /** The open (partial) entry bundle. */
   private openEntries: { index: number; entries: Buffer[] } = { index: 0, entries: [] };
   private openEntriesDirty = false;
-  /** Notified after a batch commits is not known here; listeners read `committedSize` from the read model. */
 
   restore(reader: ReadModelReader): void {
     const state = reader.get<LogStateDoc>(NAME, 'state');

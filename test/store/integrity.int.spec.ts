@@ -7,7 +7,7 @@ import { IntegrityError } from '../../src/errors.ts';
 import { canonicalEventText, chainHash } from '../../src/store/chain.ts';
 import { verifyStoreIntegrity } from '../../src/store/integrity.ts';
 import type { NewEvent } from '../../src/store/port.ts';
-import { SqliteEventStore } from '../../src/store/sqlite/sqlite-event-store.ts';
+import { SqliteEventStore, type EventRow } from '../../src/store/sqlite/sqlite-event-store.ts';
 
 const TIME = '2026-11-23T00:00:00.000Z';
 let counter = 0;
@@ -17,16 +17,7 @@ const ev = (type: string): NewEvent => {
 };
 const evs = (...types: string[]): NewEvent[] => types.map(ev);
 
-interface Row {
-  position: number;
-  id: string;
-  stream: string;
-  revision: number;
-  type: string;
-  data: string;
-  metadata: string;
-  hash: string;
-}
+type Row = EventRow;
 
 /** Changes exactly one byte (character) of `text`: the first `from` after `anchor`. */
 function changeOneByte(text: string, anchor: string, from: string, to: string): string {

@@ -25,6 +25,7 @@ import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { isEd25519Spki, keyIdOf } from '../../crypto/ed25519.ts';
 import { LedgerError } from '../../errors.ts';
+import { RedactedKeyHandle } from './redacted-handle.ts';
 import type { GeneratedKey, KeyStore, SigningKeyHandle } from '../key-store.ts';
 
 export const FILE_KEY_FORMAT_VERSION = 1;
@@ -95,7 +96,7 @@ const showRef = (ref: unknown): string => (typeof ref === 'string' ? JSON.string
 
 const errno = (e: unknown): string | undefined => (e as NodeJS.ErrnoException | undefined)?.code;
 
-class FileSigningKey implements SigningKeyHandle {
+class FileSigningKey extends RedactedKeyHandle implements SigningKeyHandle {
   readonly algorithm = 'ed25519' as const;
   readonly backend = 'file' as const;
   readonly #key: KeyObject;
@@ -108,6 +109,7 @@ class FileSigningKey implements SigningKeyHandle {
     key: KeyObject,
     store: FileKeyStore,
   ) {
+    super();
     this.#key = key;
     this.#store = store;
     Object.freeze(this);
@@ -122,17 +124,6 @@ class FileSigningKey implements SigningKeyHandle {
     }
   }
 
-  toJSON(): { keyId: string; backend: 'file' } {
-    return { keyId: this.keyId, backend: this.backend };
-  }
-
-  toString(): string {
-    return `SigningKeyHandle(file:${this.keyId})`;
-  }
-
-  [inspect.custom](): string {
-    return `SigningKeyHandle { keyId: '${this.keyId}', backend: 'file' }`;
-  }
 }
 
 export class FileKeyStore implements KeyStore {

@@ -21,6 +21,7 @@ import pkcs11js from 'pkcs11js';
 import type { PKCS11, Template } from 'pkcs11js';
 import { publicKeyFromSpki, spkiFromRaw, keyIdOf } from '../../crypto/ed25519.ts';
 import { LedgerError } from '../../errors.ts';
+import { RedactedKeyHandle } from './redacted-handle.ts';
 import type { GeneratedKey, KeyStore, SigningKeyHandle } from '../key-store.ts';
 
 type Handle = Buffer;
@@ -187,7 +188,7 @@ function decodeEcPoint(point: Buffer): Buffer {
 // ---------------------------------------------------------------------------------------------
 // the store
 
-class Pkcs11SigningKey implements SigningKeyHandle {
+class Pkcs11SigningKey extends RedactedKeyHandle implements SigningKeyHandle {
   readonly algorithm = 'ed25519' as const;
   readonly backend = 'pkcs11' as const;
   readonly #store: Pkcs11KeyStore;
@@ -200,6 +201,7 @@ class Pkcs11SigningKey implements SigningKeyHandle {
     object: Handle,
     store: Pkcs11KeyStore,
   ) {
+    super();
     this.#store = store;
     this.#object = object;
     Object.freeze(this);
@@ -209,17 +211,6 @@ class Pkcs11SigningKey implements SigningKeyHandle {
     return this.#store.signWith(this.#object, this.keyId, message);
   }
 
-  toJSON(): { keyId: string; backend: 'pkcs11' } {
-    return { keyId: this.keyId, backend: this.backend };
-  }
-
-  toString(): string {
-    return `SigningKeyHandle(pkcs11:${this.keyId})`;
-  }
-
-  [inspect.custom](): string {
-    return `SigningKeyHandle { keyId: '${this.keyId}', backend: 'pkcs11' }`;
-  }
 }
 
 export class Pkcs11KeyStore implements KeyStore {

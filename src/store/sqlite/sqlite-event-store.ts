@@ -53,7 +53,8 @@ interface Head {
   readonly hash: string;
 }
 
-interface EventRow {
+/** One row of the `events` table, as stored. */
+export interface EventRow {
   position: number;
   id: string;
   stream: string;
