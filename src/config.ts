@@ -4,7 +4,9 @@
  * before exiting 2.
  */
 import { resolve } from 'node:path';
-import { ConfigError } from './errors.ts';
+import { compileRotationCron } from './app/rotation-scheduler.ts';
+import { CEREMONY_ACTION_TYPES, type CeremonyActionType } from './domain/ceremony.ts';
+import { ConfigError, isLedgerError } from './errors.ts';
 
 export type StoreKind = 'sqlite' | 'esdb';
 export type AuthMode = 'dev' | 'jwks';
@@ -42,6 +44,14 @@ export interface Config {
   readonly checkpointIntervalMs: number;
   /** Timestamps per second for callers without a token, all together (SIGLEDGER_TSA_ANONYMOUS_QPS, default 20). */
   readonly tsaAnonymousQps: number;
+  /** Cron pattern (UTC) of scheduled key rotations (SIGLEDGER_ROTATION_CRON, default `0 0 1 * *`); null when `off`. */
+  readonly rotationCron: string | null;
+  /** Approval thresholds by ceremony action type (SIGLEDGER_CEREMONY_THRESHOLDS); absent types use DEFAULT_THRESHOLDS. */
+  readonly ceremonyThresholds: Readonly<Partial<Record<CeremonyActionType, number>>>;
+  /** How long a ceremony stays open for approvals, in seconds (SIGLEDGER_CEREMONY_TTL, default 7 days). */
+  readonly ceremonyTtlSeconds: number;
+  /** Paths of the approvers' PEM Ed25519 public keys (SIGLEDGER_APPROVERS, comma-separated); read at start-up. */
+  readonly approvers: readonly string[];
 }
 
 /** Flag values as parsed from the command line (undefined when not given). */
@@ -56,7 +66,12 @@ export const DEFAULTS = {
   store: 'sqlite' as StoreKind,
   logLevel: 'info' as LogLevel,
   shutdownTimeoutMs: 10_000,
+  rotationCron: '0 0 1 * *',
+  ceremonyTtlSeconds: 7 * 24 * 3600,
 };
+
+export const CEREMONY_TTL_MIN_SECONDS = 60;
+export const CEREMONY_TTL_MAX_SECONDS = 90 * 24 * 3600;
 
 function pick(flag: string | undefined, env: string | undefined): string | undefined {
   if (flag !== undefined) return flag;
@@ -72,6 +87,51 @@ function parseIntStrict(raw: string, name: string, min: number, max: number): nu
 }
 
 const truncate = (s: string) => (s.length > 60 ? `${s.slice(0, 57)}...` : s);
+const oneLine = (s: string) => s.replace(/\s+/g, ' ').trim();
+
+function parseRotationCron(raw: string | undefined): string | null {
+  const pattern = (raw ?? DEFAULTS.rotationCron).trim();
+  if (pattern.toLowerCase() === 'off') return null;
+  try {
+    compileRotationCron(pattern);
+  } catch (err) {
+    const why = isLedgerError(err) && typeof err.details?.['why'] === 'string' ? err.details['why'] : String((err as Error)?.message ?? err);
+    throw new ConfigError(`SIGLEDGER_ROTATION_CRON must be a cron pattern (UTC) or "off", got "${truncate(oneLine(pattern))}": ${oneLine(why)}`);
+  }
+  return pattern;
+}
+
+function parseCeremonyThresholds(raw: string | undefined): Readonly<Partial<Record<CeremonyActionType, number>>> {
+  const name = 'SIGLEDGER_CEREMONY_THRESHOLDS';
+  if (raw === undefined || raw.trim() === '') return Object.freeze({});
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new ConfigError(`${name} must be inline JSON like {"rotate-key":2}, got "${truncate(oneLine(raw))}"`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ConfigError(`${name} must be a JSON object mapping action type to threshold, like {"rotate-key":2}`);
+  const out: Partial<Record<CeremonyActionType, number>> = {};
+  for (const [type, value] of Object.entries(parsed)) {
+    if (!(CEREMONY_ACTION_TYPES as readonly string[]).includes(type)) throw new ConfigError(`${name}: unknown action type "${truncate(type)}" (expected ${CEREMONY_ACTION_TYPES.join(', ')})`);
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw new ConfigError(`${name}: threshold of "${type}" must be a non-negative integer, got ${truncate(oneLine(JSON.stringify(value) ?? String(value)))}`);
+    out[type as CeremonyActionType] = value;
+  }
+  return Object.freeze(out);
+}
+
+function parseApprovers(raw: string | undefined): readonly string[] {
+  if (raw === undefined || raw.trim() === '') return Object.freeze([]);
+  const paths: string[] = [];
+  for (const item of raw.split(',')) {
+    const path = item.trim();
+    if (path === '' || path.includes('\0')) throw new ConfigError(`SIGLEDGER_APPROVERS must be a comma-separated list of PEM public key files, got "${truncate(raw)}"`);
+    const absolute = resolve(path);
+    if (paths.includes(absolute)) throw new ConfigError(`SIGLEDGER_APPROVERS lists "${truncate(path)}" twice`);
+    paths.push(absolute);
+  }
+  return Object.freeze(paths);
+}
 
 export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env): Config {
   const portRaw = pick(flags.port, env.SIGLEDGER_PORT);
@@ -138,7 +198,17 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env): 
   const anonRaw = env.SIGLEDGER_TSA_ANONYMOUS_QPS;
   const tsaAnonymousQps = anonRaw ? parseIntStrict(anonRaw, 'SIGLEDGER_TSA_ANONYMOUS_QPS', 1, 100_000) : 20;
 
+  const rotationCron = parseRotationCron(env.SIGLEDGER_ROTATION_CRON || undefined);
+  const ceremonyThresholds = parseCeremonyThresholds(env.SIGLEDGER_CEREMONY_THRESHOLDS);
+  const ttlRaw = env.SIGLEDGER_CEREMONY_TTL;
+  const ceremonyTtlSeconds = ttlRaw ? parseIntStrict(ttlRaw, 'SIGLEDGER_CEREMONY_TTL (seconds)', CEREMONY_TTL_MIN_SECONDS, CEREMONY_TTL_MAX_SECONDS) : DEFAULTS.ceremonyTtlSeconds;
+  const approvers = parseApprovers(env.SIGLEDGER_APPROVERS);
+
   return {
+    rotationCron,
+    ceremonyThresholds,
+    ceremonyTtlSeconds,
+    approvers,
     tsaAnonymousQps,
     logOrigin,
     checkpointIntervalMs,

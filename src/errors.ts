@@ -31,6 +31,8 @@ export type ErrorCode =
   | 'invalid_statement'
   | 'key_state_conflict'
   | 'idempotency_key_reused'
+  // ceremonies and rotations
+  | 'approval_rejected'
   // http
   | 'bad_request'
   | 'not_found'

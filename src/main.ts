@@ -15,6 +15,11 @@ import { LogService } from './app/log-service.ts';
 import { parsePlans, withDevPlans } from './app/plans.ts';
 import { createQuotas } from './app/quotas.ts';
 import { SigningService } from './app/signing-service.ts';
+import { AnchorsService } from './app/anchors-service.ts';
+import { ApproversService, ensureDevApprovers, loadApproverKeys } from './app/approvers-service.ts';
+import { CeremonyService } from './app/ceremony-service.ts';
+import { RotationScheduler } from './app/rotation-scheduler.ts';
+import { RotationService } from './app/rotation-service.ts';
 import { TsaService } from './app/tsa-service.ts';
 import { Ledger } from './app/ledger.ts';
 import { createLogger, type Logger } from './app/logger.ts';
@@ -24,6 +29,7 @@ import { ConfigError, isLedgerError, LedgerError } from './errors.ts';
 import { createApp } from './http/app.ts';
 import { anchorsProjection } from './projections/anchors.ts';
 import { bundlesProjection } from './projections/bundles.ts';
+import { ceremoniesProjection } from './projections/ceremonies.ts';
 import { keyRegistry } from './projections/key-registry.ts';
 import { LogProjection } from './projections/log.ts';
 import { ProjectionRuntime } from './projections/runtime.ts';
@@ -46,7 +52,7 @@ export interface Service {
 }
 
 /** The projections the service runs (the log projection keeps in-memory state: one per runtime). */
-export const projections = () => [keyRegistry, anchorsProjection, bundlesProjection, new LogProjection()];
+export const projections = () => [keyRegistry, anchorsProjection, bundlesProjection, ceremoniesProjection, new LogProjection()];
 
 /** The KEK seals file-store keys and the TSA key (dev mode keeps one in the data dir, with a warning). */
 function resolveKekFor(config: Config, logger: Logger): Buffer {
@@ -148,9 +154,78 @@ export async function startService(config: Config, options: { logger?: Logger; n
     const tsa = new TsaService({ store, logger, now, secretsDir: join(config.dataDir, 'keys'), kek });
     await tsa.init();
     const signing = new SigningService({ store, runtime, readModel, keyring, log, tsa, metrics, now });
+
+    // Approvers, trust anchors, ceremonies and rotations.
+    const approvers = new ApproversService({ store, runtime, logger, now });
+    await approvers.bootstrap(config.authMode === 'dev' ? await ensureDevApprovers(config.dataDir) : await loadApproverKeys(config.approvers));
+    const anchors = new AnchorsService({ store, runtime, readModel, logger, now, initialThresholds: config.ceremonyThresholds });
+    await anchors.ensureInitial();
+    let rotations: RotationService | undefined;
+    const ceremonies = new CeremonyService({
+      store,
+      runtime,
+      readModel,
+      keyring,
+      keyStore,
+      approvers,
+      anchors,
+      logger,
+      now,
+      ttlSeconds: config.ceremonyTtlSeconds,
+      onApproved: (id) => void rotations?.execute(id),
+    });
+    rotations = new RotationService({ store, runtime, readModel, keyring, tsa, anchors, ceremonies: () => ceremonies, logger, metrics, now });
+    cleanups.push(() => rotations!.stop());
+    // Other instances may rotate: pick up a newly active key and announce new anchors after each fold.
+    const previousAfterBatch = afterBatch;
+    afterBatch = () => {
+      previousAfterBatch();
+      anchors.notify();
+      const active = keyRegistry.list(readModel).find((k) => k.status === 'active');
+      if (active && active.keyId !== keyring.active().keyId) void keyring.refresh().catch((err: unknown) => logger.error({ message: (err as Error).message }, 'cannot load the newly active key'));
+    };
+    anchors.notify();
+    await rotations.resume();
+    const expiry = setInterval(() => void ceremonies.expireDue().catch((err: unknown) => logger.warn({ message: (err as Error).message }, 'ceremony expiry sweep failed')), 60_000);
+    expiry.unref();
+    cleanups.push(() => clearInterval(expiry));
+    let scheduler: RotationScheduler | undefined;
+    if (config.rotationCron !== null) {
+      scheduler = new RotationScheduler({
+        store,
+        runtime,
+        cron: config.rotationCron,
+        now,
+        logger,
+        baseline: async () => (await keyring.state()).keys[keyring.active().keyId]?.validFor.start,
+        open: async (due) => {
+          await ceremonies.open('rotate-key', {}, `scheduled rotation (${due.period})`, { actor: 'system:schedule', ceremonyId: due.ceremonyId, rotationId: due.rotationId });
+        },
+      });
+      await scheduler.start();
+      cleanups.push(() => scheduler!.stop());
+    }
     const anonymous = createQuotas({ plans: { anonymous: { qps: config.tsaAnonymousQps, burst: config.tsaAnonymousQps * 2, concurrency: 16, maxArtifactBytes: 64 * 1024 } } });
     const ledger = new Ledger({ store, readModel, runtime, metrics });
-    return await listen(config, { logger, metrics, ledger, runtime, store, readModel, keyStore, signing: { signing, keyring, auth, quotas, readModel }, log, timestamps: { tsa, auth, quotas, anonymous } });
+    return await listen(config, {
+      logger,
+      metrics,
+      ledger,
+      runtime,
+      store,
+      readModel,
+      keyStore,
+      signing: { signing, keyring, auth, quotas, readModel, anchors },
+      log,
+      timestamps: { tsa, auth, quotas, anonymous },
+      ceremonies: { ceremonies, rotations, auth },
+      stop: () => {
+        scheduler?.stop();
+        clearInterval(expiry);
+        rotations!.stop();
+        return rotations!.idle();
+      },
+    });
   } catch (err) {
     await cleanup();
     throw err;
@@ -169,12 +244,15 @@ interface Parts {
   readonly log: LogService;
   readonly timestamps: NonNullable<Parameters<typeof createApp>[0]['timestamps']>;
   readonly tsa?: TsaService;
+  readonly ceremonies: NonNullable<Parameters<typeof createApp>[0]['ceremonies']>;
+  /** Stops background work (schedule, expiry, rotations) before the stores close. */
+  readonly stop: () => Promise<void>;
 }
 
 async function listen(config: Config, parts: Parts): Promise<Service> {
   const { logger, metrics, ledger, runtime, store, readModel, keyStore } = parts;
   let draining = false;
-  const app = createApp({ ledger, metrics, logger, version: VERSION, draining: () => draining, signing: parts.signing, log: parts.log, timestamps: parts.timestamps });
+  const app = createApp({ ledger, metrics, logger, version: VERSION, draining: () => draining, signing: parts.signing, log: parts.log, timestamps: parts.timestamps, ceremonies: parts.ceremonies });
 
   const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s));
@@ -205,6 +283,7 @@ async function listen(config: Config, parts: Parts): Promise<Service> {
         });
         (server as import('node:http').Server).closeIdleConnections?.();
       });
+      await parts.stop();
       parts.log.stop();
       await parts.log.drain();
       await runtime.stop();

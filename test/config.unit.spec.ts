@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULTS, loadConfig } from '../src/config.ts';
+import { resolve } from 'node:path';
+import { CEREMONY_TTL_MAX_SECONDS, DEFAULTS, loadConfig } from '../src/config.ts';
 import { ConfigError } from '../src/errors.ts';
 
 describe('config', () => {
@@ -29,6 +30,20 @@ describe('config', () => {
       ['esdb with a non-esdb URL', { store: 'esdb' }, { SIGLEDGER_ESDB_URL: 'http://x' }, /esdb:\/\//],
       ['a bad log level', {}, { SIGLEDGER_LOG_LEVEL: 'loud' }, /SIGLEDGER_LOG_LEVEL/],
       ['a host with spaces', { host: 'a b' }, {}, /--host/],
+      ['a rotation cron with a bad field', {}, { SIGLEDGER_ROTATION_CRON: '61 * * * *' }, /^SIGLEDGER_ROTATION_CRON must be a cron pattern \(UTC\) or "off", got "61 \* \* \* \*": .*minute/],
+      ['a rotation cron with too few fields', {}, { SIGLEDGER_ROTATION_CRON: 'monthly' }, /SIGLEDGER_ROTATION_CRON .*"monthly"/],
+      ['a rotation cron that never fires', {}, { SIGLEDGER_ROTATION_CRON: '0 0 31 2 *' }, /SIGLEDGER_ROTATION_CRON .*never fires/],
+      ['ceremony thresholds that are not JSON', {}, { SIGLEDGER_CEREMONY_THRESHOLDS: 'rotate-key=2' }, /SIGLEDGER_CEREMONY_THRESHOLDS must be inline JSON/],
+      ['ceremony thresholds that are a JSON array', {}, { SIGLEDGER_CEREMONY_THRESHOLDS: '[2]' }, /SIGLEDGER_CEREMONY_THRESHOLDS must be a JSON object/],
+      ['a threshold for an unknown action', {}, { SIGLEDGER_CEREMONY_THRESHOLDS: '{"rotate-keys":2}' }, /SIGLEDGER_CEREMONY_THRESHOLDS: unknown action type "rotate-keys"/],
+      ['a negative threshold', {}, { SIGLEDGER_CEREMONY_THRESHOLDS: '{"revoke-key":-1}' }, /threshold of "revoke-key" must be a non-negative integer, got -1/],
+      ['a fractional threshold', {}, { SIGLEDGER_CEREMONY_THRESHOLDS: '{"revoke-key":1.5}' }, /non-negative integer, got 1.5/],
+      ['a threshold given as a string', {}, { SIGLEDGER_CEREMONY_THRESHOLDS: '{"revoke-key":"2"}' }, /non-negative integer, got "2"/],
+      ['a ceremony TTL below a minute', {}, { SIGLEDGER_CEREMONY_TTL: '59' }, /SIGLEDGER_CEREMONY_TTL \(seconds\) must be an integer from 60 to 7776000/],
+      ['a ceremony TTL above 90 days', {}, { SIGLEDGER_CEREMONY_TTL: String(CEREMONY_TTL_MAX_SECONDS + 1) }, /SIGLEDGER_CEREMONY_TTL/],
+      ['a ceremony TTL with a unit', {}, { SIGLEDGER_CEREMONY_TTL: '7d' }, /SIGLEDGER_CEREMONY_TTL .*"7d"/],
+      ['an approver list with an empty entry', {}, { SIGLEDGER_APPROVERS: 'a.pem,,b.pem' }, /SIGLEDGER_APPROVERS must be a comma-separated list/],
+      ['an approver listed twice', {}, { SIGLEDGER_APPROVERS: 'a.pem, ./a.pem' }, /SIGLEDGER_APPROVERS lists "\.\/a\.pem" twice/],
     ];
     for (const [what, flags, env, message] of cases) {
       it(`refuses ${what} with one clear line`, () => {
@@ -44,8 +59,70 @@ describe('config', () => {
       });
     }
 
+    it('reports a rotation cron problem on one line, naming the variable', () => {
+      expect(() => loadConfig({}, { SIGLEDGER_ROTATION_CRON: '0 0 1 * * * * *' })).toThrow(/^SIGLEDGER_ROTATION_CRON must be a cron pattern \(UTC\) or "off", got "0 0 1 \* \* \* \* \*": .+$/);
+    });
+
     it('accepts an esdb connection string', () => {
       expect(loadConfig({ store: 'esdb' }, { SIGLEDGER_ESDB_URL: 'esdb://localhost:2113?tls=false' }).esdbUrl).toBe('esdb://localhost:2113?tls=false');
+    });
+  });
+
+  describe('when the rotation schedule is configured', () => {
+    it('defaults to midnight UTC on the 1st of every month', () => {
+      expect(loadConfig({}, {}).rotationCron).toBe('0 0 1 * *');
+      expect(DEFAULTS.rotationCron).toBe('0 0 1 * *');
+      expect(loadConfig({}, { SIGLEDGER_ROTATION_CRON: '' }).rotationCron).toBe('0 0 1 * *');
+    });
+
+    it('takes a custom pattern, with seconds too', () => {
+      expect(loadConfig({}, { SIGLEDGER_ROTATION_CRON: '*/5 * * * *' }).rotationCron).toBe('*/5 * * * *');
+      expect(loadConfig({}, { SIGLEDGER_ROTATION_CRON: ' 30 2 * * 1 ' }).rotationCron).toBe('30 2 * * 1');
+      expect(loadConfig({}, { SIGLEDGER_ROTATION_CRON: '0 0 0 1 * *' }).rotationCron).toBe('0 0 0 1 * *');
+    });
+
+    it('is disabled by "off"', () => {
+      expect(loadConfig({}, { SIGLEDGER_ROTATION_CRON: 'off' }).rotationCron).toBeNull();
+      expect(loadConfig({}, { SIGLEDGER_ROTATION_CRON: 'OFF' }).rotationCron).toBeNull();
+    });
+  });
+
+  describe('when ceremony thresholds are configured', () => {
+    it('defaults to none (the built-in thresholds apply)', () => {
+      expect(loadConfig({}, {}).ceremonyThresholds).toEqual({});
+    });
+
+    it('takes an inline JSON object of action type to non-negative integer', () => {
+      const c = loadConfig({}, { SIGLEDGER_CEREMONY_THRESHOLDS: '{"rotate-key": 3, "enroll-approver": 0, "remove-approver": 2}' });
+      expect(c.ceremonyThresholds).toEqual({ 'rotate-key': 3, 'enroll-approver': 0, 'remove-approver': 2 });
+      expect(Object.isFrozen(c.ceremonyThresholds)).toBe(true);
+    });
+
+    it('refuses a __proto__ key like any other unknown action', () => {
+      expect(() => loadConfig({}, { SIGLEDGER_CEREMONY_THRESHOLDS: '{"__proto__":{"rotate-key":0}}' })).toThrow(/unknown action type "__proto__"/);
+    });
+  });
+
+  describe('when the ceremony TTL is configured', () => {
+    it('defaults to seven days', () => {
+      expect(loadConfig({}, {}).ceremonyTtlSeconds).toBe(604_800);
+    });
+
+    it('takes seconds from one minute to 90 days', () => {
+      expect(loadConfig({}, { SIGLEDGER_CEREMONY_TTL: '60' }).ceremonyTtlSeconds).toBe(60);
+      expect(loadConfig({}, { SIGLEDGER_CEREMONY_TTL: '86400' }).ceremonyTtlSeconds).toBe(86_400);
+      expect(loadConfig({}, { SIGLEDGER_CEREMONY_TTL: '7776000' }).ceremonyTtlSeconds).toBe(90 * 86_400);
+    });
+  });
+
+  describe('when approvers are configured', () => {
+    it('defaults to none', () => {
+      expect(loadConfig({}, {}).approvers).toEqual([]);
+    });
+
+    it('keeps the comma-separated paths, resolved, without reading them', () => {
+      const c = loadConfig({}, { SIGLEDGER_APPROVERS: '/etc/sigledger/alice.pem, keys/bob.pem ,/nonexistent/carol.pem' });
+      expect(c.approvers).toEqual(['/etc/sigledger/alice.pem', resolve('keys/bob.pem'), '/nonexistent/carol.pem']);
     });
   });
 });

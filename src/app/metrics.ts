@@ -12,6 +12,8 @@ export interface Metrics {
   readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
   readonly signDuration: Histogram<'result' | 'backend'>;
   readonly signRefusals: Counter<'reason'>;
+  readonly resignings: Counter<'result'>;
+  readonly rotationRemaining: Gauge<'rotation'>;
 }
 
 export function createMetrics(): Metrics {
@@ -74,6 +76,18 @@ export function createMetrics(): Metrics {
       name: 'sigledger_sign_refusals_total',
       help: 'Signing requests refused before anything was appended (auth, entitlement, quota, size, validation), by reason.',
       labelNames: ['reason'],
+      registers: [registry],
+    }),
+    resignings: new Counter({
+      name: 'sigledger_resignings_total',
+      help: 'Bundles handled by rotations: resigned (a new version), failed (did not verify with its key; recorded, not re-signed), skipped (nothing to do).',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    rotationRemaining: new Gauge({
+      name: 'sigledger_rotation_remaining_bundles',
+      help: 'Bundles a running rotation still has to re-sign.',
+      labelNames: ['rotation'],
       registers: [registry],
     }),
   };

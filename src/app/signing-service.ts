@@ -66,6 +66,12 @@ export function idempotencyKeyHash(raw: string | undefined): string | null {
   return sha256Hex(raw);
 }
 
+/** Global position of the event that made the bundle's latest version (attestations and failures follow it). */
+function positionOfLatestVersion(history: readonly { type: string; position: number }[]): number {
+  for (let i = history.length - 1; i >= 0; i--) if (history[i]!.type === 'BundleSigned' || history[i]!.type === 'BundleResigned') return history[i]!.position;
+  throw new LedgerError('internal', 'bundle stream without a version');
+}
+
 export class SigningService {
   /** `<tenant>/<idempotency hash>` → bundle id of requests in flight on this instance. */
   private readonly inflight = new Map<string, string>();
@@ -93,7 +99,7 @@ export class SigningService {
       // Signing again what this tenant signed before appends nothing (not even a timestamp).
       const existing = await this.deps.store.readStream(stream);
       if (existing.length > 0) {
-        return await this.result(false, bundleId, fold(bundleDecider, existing as unknown as BundleEvent[]), existing[existing.length - 1]!.position);
+        return await this.result(false, bundleId, fold(bundleDecider, existing as unknown as BundleEvent[]), positionOfLatestVersion(existing));
       }
       const active = this.deps.keyring.active();
       const envelope = await signEnvelope(request.payloadType, request.payload, [{ keyId: active.keyId, sign: (pae) => active.handle.sign(pae) }]);
@@ -117,7 +123,7 @@ export class SigningService {
         // The bundle exists: answer its latest version; nothing was appended.
         const history = await this.deps.store.readStream(stream);
         const state = fold(bundleDecider, history as unknown as BundleEvent[]);
-        return await this.result(false, bundleId, state, history[history.length - 1]!.position);
+        return await this.result(false, bundleId, state, positionOfLatestVersion(history));
       }
     } finally {
       if (inflightKey) this.inflight.delete(inflightKey);
@@ -168,19 +174,29 @@ export class SigningService {
     };
   }
 
-  async bundleVersion(bundleId: string, version: number): Promise<{ version: number; bundle: SigstoreBundleJson } | undefined> {
+  async bundleVersion(bundleId: string, version: number): Promise<{ version: number; bundle: SigstoreBundleJson; attestation?: SigstoreBundleJson; resign?: { fromVersion: number; oldKeyId: string; rotationId: string; ceremonyId: string } } | undefined> {
     const record = bundlesProjection.versionRecord(this.deps.readModel, bundleId, version);
     if (!record) return undefined;
-    const [event] = await this.deps.store.readStream(bundleStream(bundleId), { fromRevision: record.revision, maxCount: 1 });
-    if (!event) throw new LedgerError('internal', `bundle ${bundleId} version ${version} is in the read model but not in the event store`);
-    const versionState = fold(bundleDecider, [event as unknown as BundleEvent]).versions.find((v) => v.version === version);
-    if (!versionState) throw new LedgerError('internal', `bundle ${bundleId} event at revision ${record.revision} is not version ${version}`);
+    const history = await this.deps.store.readStream(bundleStream(bundleId));
+    const versionState = fold(bundleDecider, history as unknown as BundleEvent[]).versions.find((v) => v.version === version);
+    if (!versionState) throw new LedgerError('internal', `bundle ${bundleId} version ${version} is in the read model but not in the event store`);
     // Bundles fetched later carry a proof against the current checkpoint.
-    const logIndex = this.deps.log.reader.leafIndexOfPosition(record.position);
-    const tlogEntry = logIndex === undefined ? undefined : this.deps.log.tlogEntry(logIndex);
+    const entryAt = (position: number | undefined) => {
+      const logIndex = position === undefined ? undefined : this.deps.log.reader.leafIndexOfPosition(position);
+      const entry = logIndex === undefined ? undefined : this.deps.log.tlogEntry(logIndex);
+      return entry ? [entry] : [];
+    };
+    const bundle = buildDsseBundle({ envelope: versionState.envelope, keyId: versionState.keyId, tlogEntries: entryAt(record.position), rfc3161Timestamps: versionState.timestamps });
+    const resign = versionState.resign;
+    if (!resign) return { version, bundle };
+    const attestation = resign.attestation
+      ? buildDsseBundle({ envelope: resign.attestation.envelope, keyId: versionState.keyId, tlogEntries: entryAt(record.attestationPosition), rfc3161Timestamps: resign.attestation.timestamps })
+      : undefined;
     return {
       version,
-      bundle: buildDsseBundle({ envelope: versionState.envelope, keyId: versionState.keyId, tlogEntries: tlogEntry ? [tlogEntry] : [], rfc3161Timestamps: versionState.timestamps }),
+      bundle,
+      resign: { fromVersion: resign.fromVersion, oldKeyId: resign.oldKeyId, rotationId: resign.rotationId, ceremonyId: resign.ceremonyId },
+      ...(attestation ? { attestation } : {}),
     };
   }
 }

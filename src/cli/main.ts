@@ -88,6 +88,24 @@ const COMMANDS: Record<string, Command> = {
       return 0;
     },
   },
+  approve: {
+    summary: "sign a ceremony's proposal with an approver's private key and submit the approval",
+    usage: 'sigledger approve --url URL --ceremony ID --key FILE [--no-wait]',
+    options: {
+      url: { type: 'string' },
+      ceremony: { type: 'string' },
+      key: { type: 'string' },
+      'no-wait': { type: 'boolean' },
+    },
+    async run(values, io) {
+      const url = values.url as string | undefined;
+      const ceremony = values.ceremony as string | undefined;
+      const key = values.key as string | undefined;
+      if (!url || !ceremony || !key) throw new ConfigError('--url, --ceremony and --key are required');
+      const { approve } = await import('./approve.ts');
+      return approve({ url, ceremony, key, wait: values['no-wait'] !== true }, io);
+    },
+  },
 };
 
 function usage(): string {

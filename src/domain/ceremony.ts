@@ -11,7 +11,8 @@
  * States: pending → partially-approved → approved → executed, or expired, cancelled.
  *
  * Rejections are LedgerErrors with a precise `details.reason`:
- *   invalid_request     — not_enrolled, bad_signature, invalid_proposal, invalid_threshold,
+ *   approval_rejected   — not_enrolled, bad_signature (422: the approval itself is refused)
+ *   invalid_request     — invalid_proposal, invalid_threshold,
  *                         threshold_unreachable, invalid_approver_key, approver_id_mismatch,
  *                         invalid_result
  *   key_state_conflict  — already_approved, expired, cancelled, executed, not_approved,
@@ -206,6 +207,7 @@ function evolve(state: CeremonyState, event: CeremonyEvent): CeremonyState {
 // Decisions
 
 const invalid = (message: string, reason: string, extra?: Record<string, unknown>): LedgerError => new LedgerError('invalid_request', message, { reason, ...extra });
+const rejected = (message: string, reason: string, extra?: Record<string, unknown>): LedgerError => new LedgerError('approval_rejected', message, { reason, ...extra });
 const conflict = (message: string, reason: string, extra?: Record<string, unknown>): LedgerError => new LedgerError('key_state_conflict', message, { reason, ...extra });
 
 function instant(value: unknown, what: string): number {
@@ -293,16 +295,17 @@ function decideApprove(command: Approve, state: CeremonyState): CeremonyEvent[] 
     throw conflict(`ceremony ${id} expired at ${state.proposal.expiresAt}`, 'expired', { ceremonyId: id });
   }
   const approver = state.approvers.find((a) => a.approverId === command.approverId);
-  if (!approver) throw invalid(`${String(command.approverId)} is not an enrolled approver of ceremony ${id}`, 'not_enrolled', { ceremonyId: id });
+  if (!approver) throw rejected(`${String(command.approverId)} is not an enrolled approver of ceremony ${id}`, 'not_enrolled', { ceremonyId: id });
   const previous = state.approvals.find((a) => a.approverId === command.approverId);
   if (previous) {
-    if (previous.signature === command.signature) return [];
+    // An approver counts once: repeating an approval (even the identical one) is refused, so the
+    // caller learns that it changed nothing.
     throw conflict(`approver ${command.approverId} has already approved ceremony ${id} (${approvalProgress(state)})`, 'already_approved', { ceremonyId: id, approverId: command.approverId });
   }
   const sig = typeof command.signature === 'string' ? decodeBase64Strict(command.signature) : undefined;
   const spki = decodeBase64Strict(approver.publicKey);
   if (!sig || !spki || !ed25519Verify(publicKeyFromSpki(spki), approvalMessage(state.proposal), sig)) {
-    throw invalid(`signature of approver ${command.approverId} does not verify over ceremony ${id}'s proposal`, 'bad_signature', { ceremonyId: id, approverId: command.approverId });
+    throw rejected(`signature of approver ${command.approverId} does not verify over ceremony ${id}'s proposal`, 'bad_signature', { ceremonyId: id, approverId: command.approverId });
   }
   const events: CeremonyEvent[] = [{ type: 'ApprovalRecorded', data: { approverId: command.approverId, signature: command.signature, approvedAt: command.time } }];
   const distinct = new Set([...approvedBy(state), command.approverId]);

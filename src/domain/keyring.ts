@@ -60,7 +60,14 @@ export type RegisterKey = {
   readonly time: string;
 };
 export type ActivateKey = { readonly type: 'ActivateKey'; readonly keyId: string; readonly reason: string; readonly time: string };
-export type RevokeKey = { readonly type: 'RevokeKey'; readonly keyId: string; readonly reason: string; readonly time: string };
+export type RevokeKey = {
+  readonly type: 'RevokeKey';
+  readonly keyId: string;
+  readonly reason: string;
+  readonly time: string;
+  /** When the key is known to be compromised since: its validity ends there instead of at `time`. */
+  readonly compromisedSince?: string;
+};
 export type KeyringCommand = RegisterKey | ActivateKey | RevokeKey;
 
 const KEY_ID_RE = /^[0-9a-f]{64}$/;
@@ -129,7 +136,15 @@ function decide(command: KeyringCommand, state: KeyringState): KeyringEvent[] {
       if (!existing) throw new LedgerError('key_not_found', `key ${command.keyId} is not registered`);
       if (existing.status === 'revoked') return [];
       if (existing.status === 'active') throw new LedgerError('key_state_conflict', `key ${command.keyId} is the active signing key: rotate to a new key before revoking it`);
-      return [{ type: 'KeyRevoked', data: { keyId: command.keyId, revokedAt: command.time, reason: command.reason } }];
+      let revokedAt = command.time;
+      if (command.compromisedSince !== undefined) {
+        const since = Date.parse(command.compromisedSince);
+        if (!Number.isFinite(since) || since > Date.parse(command.time)) {
+          throw new LedgerError('invalid_request', 'compromisedSince must be an RFC 3339 instant not after the revocation', { reason: 'invalid_compromised_since' });
+        }
+        revokedAt = new Date(since).toISOString();
+      }
+      return [{ type: 'KeyRevoked', data: { keyId: command.keyId, revokedAt, reason: command.reason } }];
     }
   }
 }

@@ -15,6 +15,7 @@ import { logRoutes } from './log.ts';
 import { timestampRoutes, type TimestampRouteDeps } from './timestamp.ts';
 import { registryRoutes, type RegistryRouteDeps } from './registry.ts';
 import { signerRoutes, type CallerAuthenticator, type QuotaGate } from './signer.ts';
+import { ceremonyRoutes, type CeremonyRouteDeps } from './ceremonies.ts';
 
 export interface AppDeps {
   readonly ledger: Ledger;
@@ -29,6 +30,8 @@ export interface AppDeps {
   readonly log?: LogService;
   /** RFC 3161 timestamping. */
   readonly timestamps?: Omit<TimestampRouteDeps, 'logger'>;
+  /** Ceremonies and rotations. */
+  readonly ceremonies?: CeremonyRouteDeps;
 }
 
 export function createApp(deps: AppDeps): Hono {
@@ -54,6 +57,7 @@ export function createApp(deps: AppDeps): Hono {
   }
   if (deps.log) app.route('/', logRoutes({ log: deps.log, ...(deps.timestamps ? { tsa: deps.timestamps.tsa } : {}) }));
   if (deps.timestamps) app.route('/', timestampRoutes({ ...deps.timestamps, logger: log }));
+  if (deps.ceremonies) app.route('/', ceremonyRoutes(deps.ceremonies));
 
   const openapi = JSON.stringify(openApiDocument(deps.version));
   app.get('/openapi.json', (c) => c.body(openapi, 200, { 'content-type': 'application/json' }));

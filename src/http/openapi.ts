@@ -124,6 +124,45 @@ export function openApiDocument(version: string) {
       '/api/v1/keys/{keyId}': {
         get: { summary: 'One key registry entry', responses: { '200': { description: 'The key.' }, '404': problem } },
       },
+      '/api/v1/trust/anchors/stream': {
+        get: {
+          summary: 'Server-Sent Events: one `anchors` event per new anchors version (id = version); resumes after Last-Event-ID',
+          responses: { '200': { description: 'text/event-stream', content: { 'text/event-stream': {} } }, '400': problem },
+        },
+      },
+      '/api/v1/ceremonies': {
+        post: {
+          summary: 'Open a ceremony {action: {type: rotate-key|revoke-key|update-anchors|enroll-approver|remove-approver, ...}, reason}',
+          security: [{ opTok: [], poe: [] }],
+          responses: { '201': { description: 'The ceremony: proposal, proposalDigest, threshold, approvers, state, expiresAt.' }, '400': problem, '401': problem, '403': problem, '404': problem, '409': problem, '415': problem },
+        },
+      },
+      '/api/v1/ceremonies/{id}': {
+        get: { summary: 'A ceremony, its proposal and its approvals so far', responses: { '200': { description: 'The ceremony.' }, '404': problem } },
+      },
+      '/api/v1/ceremonies/{id}/approvals': {
+        post: {
+          summary: 'Approve: {approverId, signature} where signature is base64 Ed25519 over the DSSE PAE (application/vnd.sigledger.ceremony+json) of the JCS proposal',
+          responses: { '200': { description: 'The ceremony after the approval.' }, '400': problem, '404': problem, '409': problem, '415': problem, '422': problem },
+        },
+      },
+      '/api/v1/ceremonies/{id}/cancel': {
+        post: { summary: 'Cancel a ceremony that has not been approved', security: [{ opTok: [], poe: [] }], responses: { '200': { description: 'The cancelled ceremony.' }, '401': problem, '403': problem, '404': problem, '409': problem } },
+      },
+      '/api/v1/rotations': {
+        post: {
+          summary: 'Start a key rotation {reason}: opens a rotate-key ceremony',
+          security: [{ opTok: [], poe: [] }],
+          responses: { '202': { description: '{rotationId, ceremonyId, state}' }, '400': problem, '401': problem, '403': problem, '415': problem },
+        },
+        get: { summary: 'Every rotation with its state and re-signing progress', responses: { '200': { description: 'Rotations, oldest first.' } } },
+      },
+      '/api/v1/rotations/{id}': {
+        get: {
+          summary: 'A rotation: state (awaiting-approval|rotating|resigning|completed|cancelled|expired), keys and progress {resigned, remaining, failed}',
+          responses: { '200': { description: 'The rotation.' }, '404': problem },
+        },
+      },
     },
     components: {
       securitySchemes: {

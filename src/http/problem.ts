@@ -29,6 +29,7 @@ export const STATUS_BY_CODE: Readonly<Record<ErrorCode, ContentfulStatusCode>> =
   invalid_statement: 400,
   key_state_conflict: 409,
   idempotency_key_reused: 422,
+  approval_rejected: 422,
   bad_request: 400,
   not_found: 404,
   method_not_allowed: 405,

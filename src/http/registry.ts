@@ -1,18 +1,24 @@
 /** Bundles and keys (SPEC §2): read-only views answered from the read models. */
 import { Hono } from 'hono';
+import { streamSSE } from 'hono/streaming';
+import type { AnchorsService } from '../app/anchors-service.ts';
 import type { KeyringService } from '../app/keyring-service.ts';
 import type { SigningService } from '../app/signing-service.ts';
 import { isBundleId } from '../domain/bundle.ts';
 import { isKeyId, type KeyEntry } from '../domain/keyring.ts';
 import { LedgerError } from '../errors.ts';
-import { anchorsProjection } from '../projections/anchors.ts';
+import { anchorsProjection, type Anchors } from '../projections/anchors.ts';
 import type { ReadModelReader } from '../projections/read-model.ts';
 
 export interface RegistryRouteDeps {
   readonly signing: SigningService;
   readonly keyring: KeyringService;
   readonly readModel: ReadModelReader;
+  /** Publishes anchors and notifies the SSE stream. */
+  readonly anchors?: AnchorsService;
 }
+
+const SSE_KEEPALIVE_MS = 15_000;
 
 const RFC3339_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
 
@@ -63,6 +69,62 @@ export function registryRoutes(deps: RegistryRouteDeps): Hono {
     const inm = c.req.header('if-none-match');
     if (inm && inm.split(',').some((t) => t.trim() === etag || t.trim() === `W/${etag}`)) return c.body(null, 304, headers);
     return c.json(anchors, 200, headers);
+  });
+
+  /**
+   * One SSE event per anchors version (`id` = version, `event: anchors`, `data` = the document).
+   * A client resumes with `Last-Event-ID` (or `?after=`): versions after it are sent first.
+   * Without either, the stream starts with the latest version.
+   */
+  app.get('/api/v1/trust/anchors/stream', (c) => {
+    const anchors = deps.anchors;
+    if (!anchors) throw new LedgerError('not_found', 'no anchors stream on this instance');
+    const raw = c.req.header('last-event-id') ?? c.req.query('after');
+    let after: number | undefined;
+    if (raw !== undefined) {
+      if (!/^\d{1,10}$/.test(raw)) throw new LedgerError('bad_request', 'Last-Event-ID / after must be an anchors version number', { reason: 'invalid_event_id' });
+      after = Number(raw);
+    }
+    return streamSSE(c, async (stream) => {
+      let sent = after ?? 0;
+      const queue: Anchors[] = [];
+      let wake: (() => void) | undefined;
+      const unsubscribe = anchors.subscribe((v) => {
+        queue.push(v);
+        wake?.();
+      });
+      stream.onAbort(() => {
+        unsubscribe();
+        wake?.();
+      });
+      const initial = after === undefined ? [anchors.latest()].filter((v): v is Anchors => v !== undefined) : anchors.since(after);
+      try {
+        for (const v of initial) {
+          await stream.writeSSE({ id: String(v.version), event: 'anchors', data: JSON.stringify(v) });
+          sent = v.version;
+        }
+        while (!stream.aborted && !stream.closed) {
+          const v = queue.shift();
+          if (v) {
+            if (v.version <= sent) continue;
+            await stream.writeSSE({ id: String(v.version), event: 'anchors', data: JSON.stringify(v) });
+            sent = v.version;
+            continue;
+          }
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, SSE_KEEPALIVE_MS);
+            wake = () => {
+              clearTimeout(timer);
+              resolve();
+            };
+          });
+          wake = undefined;
+          if (queue.length === 0 && !stream.aborted) await stream.write(': keep-alive\n\n');
+        }
+      } finally {
+        unsubscribe();
+      }
+    });
   });
 
   app.get('/api/v1/bundles/:bundleId', async (c) => {

@@ -10,12 +10,13 @@ import type { JsonValue } from '../store/port.ts';
 export interface ReadModelReader {
   get<T extends JsonValue = JsonValue>(collection: string, key: string): T | undefined;
   getBlob(collection: string, key: string): Uint8Array | undefined;
-  /** Documents of a collection in key order, after `after` (exclusive), at most `limit`. */
+  /** Documents of a collection in key order, after `after` (exclusive) or from `from` (inclusive), at most `limit`. */
   list<T extends JsonValue = JsonValue>(
     collection: string,
-    options?: { after?: string; prefix?: string; limit?: number },
+    options?: { after?: string; from?: string; prefix?: string; limit?: number },
   ): { key: string; value: T }[];
-  count(collection: string): number;
+  /** Documents of a collection (with keys starting with `prefix`, and not before `from`). */
+  count(collection: string, options?: { prefix?: string; from?: string }): number;
 }
 
 export interface ReadModelTx extends ReadModelReader {

@@ -105,9 +105,9 @@ describe('ceremony (unit)', () => {
   });
 
   describe('when the same approver approves twice', () => {
-    it('counts once: the same signature decides nothing, another is rejected', () => {
+    it('counts once: a repeat of the same approval and another signature are both rejected', () => {
       const { state } = run([open(), approve(A)]);
-      expect(ceremonyDecider.decide(approve(A, T2), state)).toEqual([]);
+      expect(errorOf(() => ceremonyDecider.decide(approve(A, T2), state))).toEqual({ code: 'key_state_conflict', reason: 'already_approved' });
       const otherSig = sign(A, proposal('other'));
       expect(errorOf(() => ceremonyDecider.decide(approve(A, T2, otherSig), state))).toEqual({ code: 'key_state_conflict', reason: 'already_approved' });
       expect(state.state).toBe('partially-approved');
@@ -118,16 +118,16 @@ describe('ceremony (unit)', () => {
   describe('when an approval cannot be verified', () => {
     const { state } = run([open()]);
     it('rejects an approver outside the snapshot', () => {
-      expect(errorOf(() => ceremonyDecider.decide(approve(OUTSIDER), state))).toEqual({ code: 'invalid_request', reason: 'not_enrolled' });
+      expect(errorOf(() => ceremonyDecider.decide(approve(OUTSIDER), state))).toEqual({ code: 'approval_rejected', reason: 'not_enrolled' });
     });
     it('rejects a signature made by another key', () => {
-      expect(errorOf(() => ceremonyDecider.decide(approve(A, T1, sign(B)), state))).toEqual({ code: 'invalid_request', reason: 'bad_signature' });
+      expect(errorOf(() => ceremonyDecider.decide(approve(A, T1, sign(B)), state))).toEqual({ code: 'approval_rejected', reason: 'bad_signature' });
     });
     it('rejects a signature over another proposal', () => {
-      expect(errorOf(() => ceremonyDecider.decide(approve(A, T1, sign(A, proposal('other'))), state))).toEqual({ code: 'invalid_request', reason: 'bad_signature' });
+      expect(errorOf(() => ceremonyDecider.decide(approve(A, T1, sign(A, proposal('other'))), state))).toEqual({ code: 'approval_rejected', reason: 'bad_signature' });
     });
     it('rejects a malformed signature', () => {
-      expect(errorOf(() => ceremonyDecider.decide(approve(A, T1, 'not-base64'), state))).toEqual({ code: 'invalid_request', reason: 'bad_signature' });
+      expect(errorOf(() => ceremonyDecider.decide(approve(A, T1, 'not-base64'), state))).toEqual({ code: 'approval_rejected', reason: 'bad_signature' });
     });
   });
 

@@ -20,13 +20,15 @@ export interface TestServiceOptions {
   readonly dataDir?: string;
   /** Where JSON logs go (default: silent). */
   readonly logs?: NodeJS.WritableStream;
+  /** The service's clock (default: the system clock). */
+  readonly now?: () => Date;
 }
 
 export async function startTestService(env: NodeJS.ProcessEnv = {}, options: TestServiceOptions = {}): Promise<TestService> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'sigledger-svc-'));
   const config = loadConfig({ port: '0', data: dataDir }, { SIGLEDGER_LOG_LEVEL: 'silent', ...env });
   const logger = options.logs ? createLogger('debug', options.logs) : createLogger('silent');
-  const service = await startService(config, { logger });
+  const service = await startService(config, { logger, ...(options.now ? { now: options.now } : {}) });
   return {
     ...service,
     dataDir,

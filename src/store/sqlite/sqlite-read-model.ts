@@ -42,6 +42,7 @@ export class SqliteReadModelStore implements ReadModelStore {
       listAfter: db.prepare<[string, string, number], { key: string; value: string }>('SELECT key, value FROM docs WHERE collection = ? AND key > ? ORDER BY key LIMIT ?'),
       listFrom: db.prepare<[string, string, number], { key: string; value: string }>('SELECT key, value FROM docs WHERE collection = ? AND key >= ? ORDER BY key LIMIT ?'),
       count: db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM docs WHERE collection = ?'),
+      countRange: db.prepare<[string, string, string], { n: number }>('SELECT COUNT(*) AS n FROM docs WHERE collection = ? AND key >= ? AND key < ?'),
       getBlob: db.prepare<[string, string], { value: Buffer }>('SELECT value FROM blobs WHERE collection = ? AND key = ?'),
       putBlob: db.prepare<[string, string, Uint8Array]>('INSERT INTO blobs (collection, key, value) VALUES (?, ?, ?) ON CONFLICT (collection, key) DO UPDATE SET value = excluded.value'),
       delBlob: db.prepare<[string, string]>('DELETE FROM blobs WHERE collection = ? AND key = ?'),
@@ -62,14 +63,15 @@ export class SqliteReadModelStore implements ReadModelStore {
     return this.s.getBlob.get(collection, key)?.value;
   }
 
-  list<T extends JsonValue = JsonValue>(collection: string, options: { after?: string; prefix?: string; limit?: number } = {}) {
+  list<T extends JsonValue = JsonValue>(collection: string, options: { after?: string; from?: string; prefix?: string; limit?: number } = {}) {
     const limit = Math.min(Math.max(1, Math.trunc(options.limit ?? 100)), MAX_LIST);
     const prefix = options.prefix ?? '';
     const after = options.after;
+    const from = options.from !== undefined && options.from > prefix ? options.from : prefix;
     const rows =
-      after !== undefined && after >= prefix
+      after !== undefined && after >= from
         ? this.s.listAfter.all(collection, after, limit)
-        : this.s.listFrom.all(collection, prefix, limit);
+        : this.s.listFrom.all(collection, from, limit);
     const out: { key: string; value: T }[] = [];
     for (const r of rows) {
       if (!r.key.startsWith(prefix)) break;
@@ -78,15 +80,18 @@ export class SqliteReadModelStore implements ReadModelStore {
     return out;
   }
 
-  count(collection: string): number {
-    return this.s.count.get(collection)?.n ?? 0;
+  count(collection: string, options: { prefix?: string; from?: string } = {}): number {
+    if (options.prefix === undefined && options.from === undefined) return this.s.count.get(collection)?.n ?? 0;
+    const prefix = options.prefix ?? '';
+    const from = options.from !== undefined && options.from > prefix ? options.from : prefix;
+    return this.s.countRange.get(collection, from, `${prefix}\uffff`)?.n ?? 0;
   }
 
   private readonly tx: ReadModelTx = {
     get: (c, k) => this.get(c, k),
     getBlob: (c, k) => this.getBlob(c, k),
     list: (c, o) => this.list(c, o),
-    count: (c) => this.count(c),
+    count: (c, o) => this.count(c, o),
     put: (c, k, v) => {
       this.s.put.run(c, k, JSON.stringify(v));
     },
