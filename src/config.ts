@@ -52,6 +52,10 @@ export interface Config {
   readonly ceremonyTtlSeconds: number;
   /** Paths of the approvers' PEM Ed25519 public keys (SIGLEDGER_APPROVERS, comma-separated); read at start-up. */
   readonly approvers: readonly string[];
+  /** Bundles a rotation re-signs concurrently per batch (SIGLEDGER_RESIGN_BATCH, default 64). */
+  readonly resignBatchSize: number;
+  /** Pause between re-signing batches, to leave room for live signing (SIGLEDGER_RESIGN_PAUSE_MS, default 0). */
+  readonly resignPauseMs: number;
 }
 
 /** Flag values as parsed from the command line (undefined when not given). */
@@ -203,8 +207,14 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env): 
   const ttlRaw = env.SIGLEDGER_CEREMONY_TTL;
   const ceremonyTtlSeconds = ttlRaw ? parseIntStrict(ttlRaw, 'SIGLEDGER_CEREMONY_TTL (seconds)', CEREMONY_TTL_MIN_SECONDS, CEREMONY_TTL_MAX_SECONDS) : DEFAULTS.ceremonyTtlSeconds;
   const approvers = parseApprovers(env.SIGLEDGER_APPROVERS);
+  const batchRaw = env.SIGLEDGER_RESIGN_BATCH;
+  const resignBatchSize = batchRaw ? parseIntStrict(batchRaw, 'SIGLEDGER_RESIGN_BATCH', 1, 4096) : 64;
+  const pauseRaw = env.SIGLEDGER_RESIGN_PAUSE_MS;
+  const resignPauseMs = pauseRaw ? parseIntStrict(pauseRaw, 'SIGLEDGER_RESIGN_PAUSE_MS', 0, 60_000) : 0;
 
   return {
+    resignBatchSize,
+    resignPauseMs,
     rotationCron,
     ceremonyThresholds,
     ceremonyTtlSeconds,

@@ -174,7 +174,7 @@ export async function startService(config: Config, options: { logger?: Logger; n
       ttlSeconds: config.ceremonyTtlSeconds,
       onApproved: (id) => void rotations?.execute(id),
     });
-    rotations = new RotationService({ store, runtime, readModel, keyring, tsa, anchors, ceremonies: () => ceremonies, logger, metrics, now });
+    rotations = new RotationService({ store, runtime, readModel, keyring, tsa, anchors, ceremonies: () => ceremonies, logger, metrics, now, batchSize: config.resignBatchSize, pauseMs: config.resignPauseMs });
     cleanups.push(() => rotations!.stop());
     // Other instances may rotate: pick up a newly active key and announce new anchors after each fold.
     const previousAfterBatch = afterBatch;
