@@ -93,4 +93,69 @@ describe('hostile input', () => {
       );
     });
   });
+
+  describe('when the ceremony and rotation routes get arbitrary bodies, ids and stream positions', () => {
+    const problemOrOk = async (res: Response, ok: number[]) => {
+      expect(res.status).toBeLessThan(500);
+      const text = await res.text();
+      if (!ok.includes(res.status)) {
+        expect(res.headers.get('content-type')).toBe('application/problem+json');
+        expect(JSON.parse(text)).toHaveProperty('code');
+      }
+    };
+    const ceremonyBodies = fc.oneof(
+      bodies,
+      fc.record({ action: fc.oneof(json, fc.record({ type: fc.constantFrom('rotate-key', 'revoke-key', 'update-anchors', 'enroll-approver', 'remove-approver', 'x'), keyId: fc.oneof(fc.string(), json), publicKey: fc.oneof(fc.base64String(), json), approverId: fc.string(), compromisedSince: fc.oneof(fc.string(), fc.date().map((d) => (Number.isNaN(d.getTime()) ? 'x' : d.toISOString()))), thresholds: json }, { requiredKeys: ['type'] })), reason: fc.oneof(fc.string({ maxLength: 2000 }), json) }).map((v) => JSON.stringify(v)),
+    );
+    it('opens a ceremony only for a valid request and otherwise answers 4xx problem+json, appending nothing', async () => {
+      const admin = await svc.tokens({ scopes: ['ledger.admin'] });
+      await fc.assert(
+        fc.asyncProperty(ceremonyBodies, fc.constantFrom('/api/v1/ceremonies', '/api/v1/rotations'), async (body, path) => {
+          const before = await svc.ledger.store.headPosition();
+          const res = await svc.app.request(path, { method: 'POST', headers: { ...admin, 'content-type': 'application/json' }, body });
+          await problemOrOk(res, [201, 202]);
+          if (res.status >= 400) expect(await svc.ledger.store.headPosition()).toBe(before);
+        }),
+        { seed: SEED, numRuns: 150 },
+      );
+    });
+
+    it('refuses arbitrary approvals with 4xx problem+json and appends nothing', async () => {
+      const admin = await svc.tokens({ scopes: ['ledger.admin'] });
+      const opened = await svc.app.request('/api/v1/ceremonies', { method: 'POST', headers: { ...admin, 'content-type': 'application/json' }, body: JSON.stringify({ action: { type: 'update-anchors' }, reason: 'fuzz' }) });
+      expect(opened.status).toBe(201);
+      const { ceremonyId } = (await opened.json()) as { ceremonyId: string };
+      const approvals = fc.oneof(bodies, fc.record({ approverId: fc.oneof(fc.stringMatching(/^[0-9a-f]{64}$/), fc.string(), json), signature: fc.oneof(fc.base64String({ maxLength: 120 }), fc.string(), json) }).map((v) => JSON.stringify(v)));
+      const ids = fc.oneof(fc.constant(ceremonyId), fc.string({ maxLength: 80 }).map((x) => encodeURIComponent(x) || 'x'), fc.constantFrom('cer-', 'cer-../x', 'cer-%00', 'rot-1'));
+      await fc.assert(
+        fc.asyncProperty(approvals, ids, async (body, id) => {
+          const before = await svc.ledger.store.headPosition();
+          const res = await svc.app.request(`/api/v1/ceremonies/${id}/approvals`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+          await problemOrOk(res, []);
+          expect(await svc.ledger.store.headPosition()).toBe(before);
+          const got = await svc.app.request(`/api/v1/ceremonies/${id}`);
+          await problemOrOk(got, [200]);
+          const rotation = await svc.app.request(`/api/v1/rotations/${id}`);
+          await problemOrOk(rotation, [200]);
+        }),
+        { seed: SEED, numRuns: 150 },
+      );
+    });
+
+    it('answers the anchors stream for a hostile Last-Event-ID with 400 problem+json or a stream', async () => {
+      const ids = fc.oneof(fc.nat().map(String), fc.constantFrom('', '-1', '1e3', '99999999999', 'x', '1 ', '%00'), fc.string({ maxLength: 12 }).filter((x) => !/[\r\n\0]/.test(x)));
+      await fc.assert(
+        fc.asyncProperty(ids, async (id) => {
+          const ac = new AbortController();
+          const res = await svc.app.request('/api/v1/trust/anchors/stream', { headers: { 'last-event-id': id }, signal: ac.signal });
+          expect(res.status).toBeLessThan(500);
+          if (res.status === 200) expect(res.headers.get('content-type')).toContain('text/event-stream');
+          else await problemOrOk(res, []);
+          ac.abort();
+          await res.body?.cancel().catch(() => {});
+        }),
+        { seed: SEED, numRuns: 60 },
+      );
+    });
+  });
 });
