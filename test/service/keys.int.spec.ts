@@ -1,4 +1,4 @@
-import { createDecipheriv, randomBytes } from 'node:crypto';
+import { createDecipheriv, createPrivateKey, createPublicKey, randomBytes, sign } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -111,6 +111,13 @@ describe('signing keys across restarts', () => {
         seeds.push(pkcs8.subarray(pkcs8.indexOf(Buffer.from('0420', 'hex'), 20) + 2).subarray(0, 32));
       }
       expect(seeds).toHaveLength(3);
+      // The dev approvers' private keys (they live in DATA_DIR/dev, never in what the service writes).
+      const approverFiles = readdirSync(join(dataDir, 'dev', 'approvers')).filter((f) => f.endsWith('.key'));
+      expect(approverFiles).toHaveLength(3);
+      for (const file of approverFiles) {
+        const der = createPrivateKey(readFileSync(join(dataDir, 'dev', 'approvers', file), 'utf8')).export({ format: 'der', type: 'pkcs8' });
+        seeds.push(der.subarray(der.length - 32));
+      }
       const needles = [
         ...seeds.flatMap((seed) => [seed, Buffer.from(seed.toString('hex')), Buffer.from(seed.toString('base64').slice(0, 40)), Buffer.from(seed.toString('base64url').slice(0, 40))]),
         kek,
@@ -150,6 +157,40 @@ describe('signing keys across restarts', () => {
       // No sealed signing-key files: the key lives in the token only (the TSA's key is a sealed secret).
       const sealed = readdirSync(dataDir).includes('keys') ? readdirSync(join(dataDir, 'keys')) : [];
       expect(sealed.filter((f) => f.endsWith('.key.json'))).toEqual([]);
+    });
+
+    it('rotates to a new key generated in the token and re-signs with it', async (ctx) => {
+      if (isSoftHsmSkipped(hsm)) return ctx.skip(`SoftHSM2 unavailable: ${hsm.skipped}`);
+      const env = { SIGLEDGER_CHECKPOINT_INTERVAL_MS: '10', SIGLEDGER_ROTATION_CRON: 'off', SIGLEDGER_KEY_STORE: 'pkcs11', SIGLEDGER_PKCS11_MODULE: hsm.module, SIGLEDGER_PKCS11_PIN: hsm.pin, SIGLEDGER_PKCS11_TOKEN_LABEL: hsm.tokenLabel };
+      const svc = await startTestService(env, { dataDir });
+      try {
+        const admin = await svc.tokens({ scopes: ['ledger.admin'] });
+        const opened = await svc.app.request('/api/v1/rotations', { method: 'POST', headers: { ...admin, 'content-type': 'application/json' }, body: JSON.stringify({ reason: 'hsm rotation' }) });
+        expect(opened.status).toBe(202);
+        const { rotationId, ceremonyId } = (await opened.json()) as { rotationId: string; ceremonyId: string };
+        const ceremony = (await (await svc.app.request(`/api/v1/ceremonies/${ceremonyId}`)).json()) as { proposal: import('../../src/domain/ceremony.ts').CeremonyProposal };
+        const { approvalMessage } = await import('../../src/domain/ceremony.ts');
+        const { keyIdOf } = await import('../../src/crypto/ed25519.ts');
+        for (const n of [1, 2]) {
+          const key = createPrivateKey(readFileSync(join(dataDir, 'dev', 'approvers', `approver-${n}.key`), 'utf8'));
+          const body = { approverId: keyIdOf(createPublicKey(key).export({ format: 'der', type: 'spki' })), signature: sign(null, approvalMessage(ceremony.proposal), key).toString('base64') };
+          expect((await svc.app.request(`/api/v1/ceremonies/${ceremonyId}/approvals`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).status).toBe(200);
+        }
+        let rotation: { state: string; newKeyId: string; progress: { resigned: number; failed: number } } | undefined;
+        for (let i = 0; i < 400 && rotation?.state !== 'completed'; i++) {
+          rotation = (await (await svc.app.request(`/api/v1/rotations/${rotationId}`)).json()) as typeof rotation;
+          await new Promise((r) => setTimeout(r, 25));
+        }
+        expect(rotation).toMatchObject({ state: 'completed', progress: { resigned: 2, failed: 0 } });
+        const keys = await keysOf(svc);
+        expect(keys.find((k) => k.keyId === rotation!.newKeyId)).toMatchObject({ status: 'active', backend: 'pkcs11' });
+        const signed = await signOnce(svc, 'after hsm rotation');
+        expect(signed.body).toMatchObject({ keyId: rotation!.newKeyId, signingIdentity: { backend: 'pkcs11' } });
+        const root = await (await svc.app.request('/api/v1/trust/trusted_root.json')).json();
+        verifyBundle(signed.body.bundle, keys, root);
+      } finally {
+        await svc.stop();
+      }
     });
   });
 });
