@@ -338,10 +338,19 @@ export class RotationService {
     const batchSize = this.deps.batchSize ?? 64;
     const totals = { resigned: 0, failed: 0 };
     let stalls = 0;
+    let settled = false;
     while (!this.stopped) {
       const batch = bundlesProjection.latestByKey(this.deps.readModel, target.oldKeyId, { limit: batchSize, ...(target.since ? { since: target.since } : {}) });
       this.deps.metrics?.rotationRemaining.set({ rotation: target.rotationId }, bundlesProjection.countLatestByKey(this.deps.readModel, target.oldKeyId, target.since ?? undefined));
-      if (batch.length === 0) break;
+      if (batch.length === 0) {
+        if (settled) break;
+        // A signing that picked the outgoing key just before the switch may still be landing:
+        // fold everything committed so far and look once more.
+        settled = true;
+        await this.deps.runtime?.waitFor(await this.deps.store.headPosition());
+        continue;
+      }
+      settled = false;
       const outcomes = await Promise.all(batch.map((b) => this.resignOne(b.bundleId, target, oldKey, signer)));
       let progress = 0;
       let last = -1;
