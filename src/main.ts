@@ -218,7 +218,7 @@ export async function startService(config: Config, options: { logger?: Logger; n
       signing: { signing, keyring, auth, quotas, readModel, anchors },
       log,
       timestamps: { tsa, auth, quotas, anonymous },
-      ceremonies: { ceremonies, rotations, auth },
+      ceremonies: { ceremonies, rotations, auth, approvals: createQuotas({ plans: { approvals: { qps: 50, burst: 100, concurrency: 16, maxArtifactBytes: 16 * 1024 } } }) },
       stop: () => {
         scheduler?.stop();
         clearInterval(expiry);

@@ -199,6 +199,10 @@ export class CeremonyService {
     }
     const approvers = await this.deps.approvers.list();
     const threshold = thresholdFor(type, approvers.length, this.deps.anchors.thresholds()[type]);
+    // Refuse before a new key is generated for a ceremony that could never be approved.
+    if (threshold > approvers.length) {
+      throw new LedgerError('invalid_request', `threshold ${threshold} cannot be reached with ${approvers.length} enrolled approvers`, { reason: 'threshold_unreachable' });
+    }
     const action = await this.completeAction(type, params, rotationId);
     const now = this.deps.now();
     const proposal: CeremonyProposal = {

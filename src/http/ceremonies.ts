@@ -10,7 +10,7 @@ import { parseOpenRequest } from '../app/ceremony-service.ts';
 import type { RotationService } from '../app/rotation-service.ts';
 import { LedgerError } from '../errors.ts';
 import { readJsonBody } from './body.ts';
-import type { CallerAuthenticator } from './signer.ts';
+import type { CallerAuthenticator, QuotaGate } from './signer.ts';
 
 export const ADMIN_SCOPE = 'ledger.admin';
 const BODY_LIMIT = 16 * 1024;
@@ -21,6 +21,8 @@ export interface CeremonyRouteDeps {
   readonly ceremonies: CeremonyService;
   readonly rotations: RotationService;
   readonly auth: CallerAuthenticator;
+  /** Approvals carry no token: this gate (tenant and plan "approvals") bounds what anyone can make the service verify. */
+  readonly approvals?: QuotaGate;
 }
 
 export function ceremonyRoutes(deps: CeremonyRouteDeps): Hono {
@@ -38,8 +40,13 @@ export function ceremonyRoutes(deps: CeremonyRouteDeps): Hono {
   app.get('/api/v1/ceremonies/:id', async (c) => c.json(await deps.ceremonies.get(c.req.param('id'))));
 
   app.post('/api/v1/ceremonies/:id/approvals', async (c) => {
-    const body = await readJsonBody(c, BODY_LIMIT);
-    return c.json(await deps.ceremonies.approve(c.req.param('id'), body));
+    const permit = deps.approvals?.acquire('approvals', 'approvals');
+    try {
+      const body = await readJsonBody(c, BODY_LIMIT);
+      return c.json(await deps.ceremonies.approve(c.req.param('id'), body));
+    } finally {
+      permit?.release();
+    }
   });
 
   app.post('/api/v1/ceremonies/:id/cancel', async (c) => {

@@ -143,7 +143,7 @@ export function openApiDocument(version: string) {
       '/api/v1/ceremonies/{id}/approvals': {
         post: {
           summary: 'Approve: {approverId, signature} where signature is base64 Ed25519 over the DSSE PAE (application/vnd.sigledger.ceremony+json) of the JCS proposal',
-          responses: { '200': { description: 'The ceremony after the approval.' }, '400': problem, '404': problem, '409': problem, '415': problem, '422': problem },
+          responses: { '200': { description: 'The ceremony after the approval.' }, '400': problem, '404': problem, '409': problem, '415': problem, '422': problem, '429': problem },
         },
       },
       '/api/v1/ceremonies/{id}/cancel': {
