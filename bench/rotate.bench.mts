@@ -11,7 +11,8 @@
  *    bundleDecider, appended through the service's event store by BENCH_SEED_CONCURRENCY (256)
  *    concurrent appenders (group commit); then waits until the projections folded everything.
  * 3. Raw primitive: node:crypto Ed25519 verify (64-byte signature over 200 bytes) + sign (another
- *    200 bytes) pairs per second, KeyObjects created once, ~2 s on one core.
+ *    200 bytes) pairs per second, KeyObjects created once, ~2 s on one core, before and after the
+ *    rotation; the ratio uses the better of the two.
  * 4. Idle live signing: BENCH_LIVE_RPS (20) req/s of real HTTP signings (fetch, unique 1 KiB
  *    payloads, dev token, plan unlimited) for BENCH_IDLE_SECONDS (10) after a 3 s warm-up.
  * 5. Rotation: POST /api/v1/rotations (ledger.admin), approvals by dev approvers 1 and 2 over
@@ -20,7 +21,8 @@
  * 6. Figures, targets (bundles/s ÷ raw pairs/s ≥ 0.5; p99 during ÷ p99 idle ≤ 2) and checks: every
  *    seeded bundle has latestVersion 2 in the read model, 1,000 sampled through HTTP, failed = 0.
  *
- * Env: BENCH_BUNDLES (or --bundles), BENCH_CHECKPOINT_INTERVAL_MS, BENCH_SEED_CONCURRENCY,
+ * Env: BENCH_BUNDLES (or --bundles), BENCH_CHECKPOINT_INTERVAL_MS, SIGLEDGER_RESIGN_BATCH and
+ * SIGLEDGER_RESIGN_PAUSE_MS (passed through), BENCH_SEED_CONCURRENCY,
  * BENCH_SEED_TIMESTAMPS (per-bundle|reuse), BENCH_LIVE_RPS, BENCH_IDLE_SECONDS, BENCH_DIR (parent of
  * the data dir, default os.tmpdir()), BENCH_KEEP_DATA=1, BENCH_CPU_PROF=FILE (a .cpuprofile of the
  * main thread from the second approval to completion, through node:inspector).
@@ -45,7 +47,6 @@ import { bundleDecider, bundleIdOf, bundleStream } from '../src/domain/bundle.ts
 import { approvalMessage, type CeremonyProposal } from '../src/domain/ceremony.ts';
 import { startService } from '../src/main.ts';
 import { bundlesProjection } from '../src/projections/bundles.ts';
-import { captureServiceInternals } from './service-internals.ts';
 
 // ------------------------------------------------------------------ parameters
 
@@ -179,23 +180,19 @@ async function main(): Promise<void> {
     SIGLEDGER_ROTATION_CRON: 'off',
     SIGLEDGER_AUTH_MODE: 'dev',
     SIGLEDGER_CHECKPOINT_INTERVAL_MS: String(CHECKPOINT_MS),
+    // Re-signing knobs pass through, to compare settings.
+    ...(process.env.SIGLEDGER_RESIGN_BATCH ? { SIGLEDGER_RESIGN_BATCH: process.env.SIGLEDGER_RESIGN_BATCH } : {}),
+    ...(process.env.SIGLEDGER_RESIGN_PAUSE_MS ? { SIGLEDGER_RESIGN_PAUSE_MS: process.env.SIGLEDGER_RESIGN_PAUSE_MS } : {}),
   };
   const config = loadConfig({ port: '0', data: dataDir }, env);
-  const capture = captureServiceInternals();
-  let service: Awaited<ReturnType<typeof startService>>;
-  try {
-    service = await startService(config, { logger: createLogger('silent') });
-  } finally {
-    capture.restore();
-  }
-  const internals = capture.take();
-  const { runtime, keyring, tsa, rotations } = internals;
+  const service = await startService(config, { logger: createLogger('silent') });
+  const { runtime, keyring, tsa, rotations } = service.internals;
   const store = service.ledger.store;
   const readModel = service.ledger.readModel;
   const url = service.url;
 
   log(`rotate bench: ${fmt(N)} bundles, in-process service at ${url} (sqlite store, dev auth, log level silent, rotation cron off)`);
-  log(`  SIGLEDGER_CHECKPOINT_INTERVAL_MS=${CHECKPOINT_MS}; re-signing batch = RotationService default (64); data dir ${dataDir}`);
+  log(`  SIGLEDGER_CHECKPOINT_INTERVAL_MS=${CHECKPOINT_MS}; SIGLEDGER_RESIGN_BATCH=${config.resignBatchSize}, SIGLEDGER_RESIGN_PAUSE_MS=${config.resignPauseMs}; data dir ${dataDir}`);
 
   try {
     // ---------------------------------------------------------------- 2. seeding
@@ -268,6 +265,13 @@ async function main(): Promise<void> {
       return { status: res.status, body: (text ? JSON.parse(text) : {}) as Record<string, any> };
     };
 
+    /** Group commits so far (count) and the appends they carried (sum), from GET /metrics. */
+    const groupCommits = async () => {
+      const text = await (await fetch(`${url}/metrics`)).text();
+      const value = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+      return { commits: value('sigledger_store_group_commit_appends_count'), appends: value('sigledger_store_group_commit_appends_sum'), head: await store.headPosition() };
+    };
+
     // ---------------------------------------------------------------- 3. raw primitive
     const raw = rawPairsPerSecond();
     log(`  raw node:crypto:  ${fmt(raw)} Ed25519 verify+sign pairs/s (one core, KeyObjects created once, 200-byte messages)`);
@@ -302,6 +306,7 @@ async function main(): Promise<void> {
     let finished!: () => void;
     const done = new Promise<void>((r) => (finished = r));
     const during = liveStream(url, signer, 'during', LIVE_RPS, { done });
+    const commits0 = await groupCommits();
     const cpu0 = process.cpuUsage();
     const elu0 = performance.eventLoopUtilization();
     const t0 = performance.now();
@@ -327,6 +332,8 @@ async function main(): Promise<void> {
     }
     const cpu = process.cpuUsage(cpu0);
     const elu = performance.eventLoopUtilization(elu0);
+    const commits1 = await groupCommits();
+    const commits = { commits: commits1.commits - commits0.commits, appends: commits1.appends - commits0.appends, events: commits1.head - commits0.head };
     finished();
     const live = await during;
     if (profiler) {
@@ -344,9 +351,11 @@ async function main(): Promise<void> {
     const resigned: number = view.progress?.resigned ?? 0;
     const failed: number = view.progress?.failed ?? NaN;
     const rate = resigned / rotationSeconds;
-    const ratio = rate / raw;
-    const p99Ratio = live.p99 / idle.p99;
     const rawAfter = rawPairsPerSecond();
+    // The better of the two raw measurements, so a noisy moment on the shared machine does not flatter the ratio.
+    const rawBest = Math.max(raw, rawAfter);
+    const ratio = rate / rawBest;
+    const p99Ratio = live.p99 / idle.p99;
 
     await runtime.waitFor(await store.headPosition(), 60_000);
     let atV2 = 0;
@@ -365,7 +374,8 @@ async function main(): Promise<void> {
         `  rotation ${rotationId}: ${view.state}; ${fmt(resigned)} bundles re-signed (${fmt(N)} seeded + ${fmt(resigned - N)} signed live before the switch), failed ${failed}, in ${fmt(rotationSeconds, 1)} s from the second approval`,
         `  re-signing:         ${fmt(rate)} bundles/s (each: verify old + sign envelope + sign attestation + 2 RFC 3161 timestamps + 1 append of 2 events)`,
         `  main thread:        event-loop utilisation ${(elu.utilization * 100).toFixed(0)}%; process CPU ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s over ${rotationSeconds.toFixed(1)} s wall (${((cpu.user + cpu.system) / 1e6 / rotationSeconds).toFixed(2)} cores; 2 available)`,
-        `  raw node:crypto:    ${fmt(raw)} Ed25519 verify+sign pairs/s before, ${fmt(rawAfter)} after the rotation (one core)`,
+        `  event store:        ${fmt(commits.events)} events in ${fmt(commits.appends)} appends, ${fmt(commits.commits)} group commits (${(commits.appends / commits.commits).toFixed(1)} appends and one fsync each; ${(commits.commits / rotationSeconds).toFixed(0)} commits/s); ${(commits.events / resigned).toFixed(2)} events per re-signed bundle (all events of the window, live signings included)`,
+        `  raw node:crypto:    ${fmt(rawBest)} Ed25519 verify+sign pairs/s (one core; best of ${fmt(raw)} before and ${fmt(rawAfter)} after the rotation)`,
         `  ratio:              ${ratio.toFixed(4)} bundles/s per raw pair/s (target ≥ ${TARGET_RATIO}) ${pf(ratio >= TARGET_RATIO)}`,
         `  live signing idle:  p50 ${fmt(idle.p50)} ms, p99 ${fmt(idle.p99)} ms (${idle.ok}/${idle.sent} ok)`,
         `  during rotation:    p50 ${fmt(live.p50)} ms, p99 ${fmt(live.p99)} ms, max ${fmt(live.max)} ms (${live.ok}/${live.sent} ok; ${JSON.stringify(live.statuses)})`,
@@ -378,13 +388,16 @@ async function main(): Promise<void> {
         bench: 'rotate',
         bundles: N,
         checkpointIntervalMs: CHECKPOINT_MS,
+        resignBatch: config.resignBatchSize,
+        resignPauseMs: config.resignPauseMs,
         seedSeconds: Number(seedFigures.seconds.toFixed(1)),
         seedTimestamps: seedFigures.timestamps,
         resigned,
         failed,
         rotationSeconds: Number(rotationSeconds.toFixed(2)),
         bundlesPerSecond: Math.round(rate),
-        rawPairsPerSecond: Math.round(raw),
+        rawPairsPerSecond: Math.round(rawBest),
+        rawPairsPerSecondBefore: Math.round(raw),
         rawPairsPerSecondAfter: Math.round(rawAfter),
         ratio: Number(ratio.toFixed(4)),
         targetRatio: TARGET_RATIO,
@@ -393,6 +406,7 @@ async function main(): Promise<void> {
         p99Ratio: Number(p99Ratio.toFixed(2)),
         targetP99Ratio: TARGET_P99,
         eventLoopUtilization: Number(elu.utilization.toFixed(3)),
+        store: { events: commits.events, appends: commits.appends, groupCommits: commits.commits },
         cpuCores: Number(((cpu.user + cpu.system) / 1e6 / rotationSeconds).toFixed(2)),
         checks: { state: view.state, readModelAtV2: atV2, httpSampleAtV2: httpV2, httpSample: sample.length, ok: checksOk },
       }),

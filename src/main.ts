@@ -42,11 +42,20 @@ import { SqliteReadModelStore } from './store/sqlite/sqlite-read-model.ts';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
+export interface ServiceInternals {
+  readonly runtime: ProjectionRuntime;
+  readonly keyring: KeyringService;
+  readonly tsa: TsaService;
+  readonly rotations: RotationService;
+}
+
 export interface Service {
   readonly url: string;
   readonly app: Hono;
   readonly ledger: Ledger;
   readonly logger: Logger;
+  /** The application services, for in-process tools (benchmarks, tests); not an API. */
+  readonly internals: ServiceInternals;
   /** Graceful shutdown: stop accepting, drain in-flight requests and commits, close stores. */
   close(): Promise<void>;
 }
@@ -218,6 +227,7 @@ export async function startService(config: Config, options: { logger?: Logger; n
       signing: { signing, keyring, auth, quotas, readModel, anchors },
       log,
       timestamps: { tsa, auth, quotas, anonymous },
+      internals: { runtime, keyring, tsa, rotations },
       ceremonies: { ceremonies, rotations, auth, approvals: createQuotas({ plans: { approvals: { qps: 50, burst: 100, concurrency: 16, maxArtifactBytes: 16 * 1024 } } }) },
       stop: () => {
         scheduler?.stop();
@@ -245,6 +255,7 @@ interface Parts {
   readonly timestamps: NonNullable<Parameters<typeof createApp>[0]['timestamps']>;
   readonly tsa?: TsaService;
   readonly ceremonies: NonNullable<Parameters<typeof createApp>[0]['ceremonies']>;
+  readonly internals: ServiceInternals;
   /** Stops background work (schedule, expiry, rotations) before the stores close. */
   readonly stop: () => Promise<void>;
 }
@@ -294,5 +305,5 @@ async function listen(config: Config, parts: Parts): Promise<Service> {
       logger.flush();
     })());
 
-  return { url, app, ledger, logger, close };
+  return { url, app, ledger, logger, internals: parts.internals, close };
 }

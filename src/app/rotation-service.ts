@@ -107,7 +107,7 @@ export class RotationService {
     const r = ceremoniesProjection.rotation(this.deps.readModel, rotationId);
     if (!r) return undefined;
     const resigning = r.state === 'rotating' || r.state === 'resigning';
-    const remaining = resigning && r.oldKeyId ? bundlesProjection.countLatestByKey(this.deps.readModel, r.oldKeyId, r.resignSince ?? undefined) : 0;
+    const remaining = resigning && r.oldKeyId ? this.remaining(r.rotationId, r.oldKeyId, r.resignSince) : 0;
     return {
       rotationId: r.rotationId,
       ceremonyId: r.ceremonyId,
@@ -128,6 +128,18 @@ export class RotationService {
     if (!view) return undefined;
     const state = await this.rotationState(rotationId);
     return { ...view, transitionAttestation: state.transition ? { envelope: state.transition.envelope, transitionAt: state.transition.transitionAt } : null };
+  }
+
+  private readonly remainingCache = new Map<string, { at: number; value: number }>();
+
+  /** Bundles still awaiting re-signing; counting is O(remaining), so a count is reused for a second. */
+  private remaining(rotationId: string, keyId: string, since: string | null): number {
+    const hit = this.remainingCache.get(rotationId);
+    if (hit && Date.now() - hit.at < 1000) return hit.value;
+    const value = bundlesProjection.countLatestByKey(this.deps.readModel, keyId, since ?? undefined);
+    if (this.remainingCache.size > 64) this.remainingCache.clear();
+    this.remainingCache.set(rotationId, { at: Date.now(), value });
+    return value;
   }
 
   // ---------------------------------------------------------------- execution
@@ -339,9 +351,14 @@ export class RotationService {
     const totals = { resigned: 0, failed: 0 };
     let stalls = 0;
     let settled = false;
+    let gaugeAt = 0;
     while (!this.stopped) {
       const batch = bundlesProjection.latestByKey(this.deps.readModel, target.oldKeyId, { limit: batchSize, ...(target.since ? { since: target.since } : {}) });
-      this.deps.metrics?.rotationRemaining.set({ rotation: target.rotationId }, bundlesProjection.countLatestByKey(this.deps.readModel, target.oldKeyId, target.since ?? undefined));
+      // Counting what remains is O(remaining): refresh the gauge once a second, not per batch.
+      if (this.deps.metrics && (batch.length === 0 || Date.now() - gaugeAt >= 1000)) {
+        gaugeAt = Date.now();
+        this.deps.metrics.rotationRemaining.set({ rotation: target.rotationId }, bundlesProjection.countLatestByKey(this.deps.readModel, target.oldKeyId, target.since ?? undefined));
+      }
       if (batch.length === 0) {
         if (settled) break;
         // A signing that picked the outgoing key just before the switch may still be landing:
