@@ -104,7 +104,7 @@ async function openAuthenticator(config: Config, logger: Logger): Promise<Authen
   });
 }
 
-async function openStore(config: Config, onCommit: (appends: number) => void): Promise<EventStore> {
+async function openStore(config: Config, onCommit: (appends: number, events: number, seconds: number) => void): Promise<EventStore> {
   if (config.store === 'sqlite') return new SqliteEventStore({ path: join(config.dataDir, 'events.db'), onCommit });
   const { openEsdbEventStore } = await import('./store/esdb/esdb-event-store.ts');
   return openEsdbEventStore(config.esdbUrl!);
@@ -128,7 +128,10 @@ export async function startService(config: Config, options: { logger?: Logger; n
     const metrics = createMetrics();
     const auth = await openAuthenticator(config, logger);
     const quotas = createQuotas({ plans: config.authMode === 'dev' ? withDevPlans(plans) : plans });
-    const rawStore = await openStore(config, (appends) => metrics.groupCommitSize.observe(appends));
+    const rawStore = await openStore(config, (appends, _events, seconds) => {
+      metrics.groupCommitSize.observe(appends);
+      metrics.groupCommitDuration.observe(seconds);
+    });
     const store = instrumentStore(rawStore, metrics);
     cleanups.push(() => store.close());
     const readModel = new SqliteReadModelStore(join(config.dataDir, 'readmodel.db'));

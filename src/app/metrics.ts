@@ -6,6 +6,7 @@ export interface Metrics {
   readonly appendDuration: Histogram<'store'>;
   readonly appendFailures: Counter<'store' | 'code'>;
   readonly groupCommitSize: Histogram;
+  readonly groupCommitDuration: Histogram;
   readonly projectionLag: Gauge<'projection'>;
   readonly projectionPosition: Gauge<'projection'>;
   readonly projectionErrors: Counter<'projection'>;
@@ -38,6 +39,12 @@ export function createMetrics(): Metrics {
       name: 'sigledger_store_group_commit_appends',
       help: 'Appends sharing one transaction and fsync (sqlite store).',
       buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
+      registers: [registry],
+    }),
+    groupCommitDuration: new Histogram({
+      name: 'sigledger_store_group_commit_seconds',
+      help: 'Time one group commit (inserts, COMMIT and fsync) held the writer (sqlite store).',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5],
       registers: [registry],
     }),
     projectionLag: new Gauge({
