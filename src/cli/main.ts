@@ -88,6 +88,21 @@ const COMMANDS: Record<string, Command> = {
       return 0;
     },
   },
+  replay: {
+    summary: 'audit replay: re-verify the hash chain, every signature, checkpoint and ceremony, and compare the read models with a fresh fold',
+    usage: 'sigledger replay [--data DIR] [--store sqlite|esdb] [--json] [--no-signatures]',
+    options: {
+      data: { type: 'string' },
+      store: { type: 'string' },
+      json: { type: 'boolean' },
+      'no-signatures': { type: 'boolean' },
+    },
+    async run(values, io) {
+      const config = loadConfig({ data: values.data as string | undefined, store: values.store as string | undefined }, io.env);
+      const { runReplay } = await import('./replay.ts');
+      return runReplay(config, { json: values.json === true, signatures: values['no-signatures'] !== true }, io);
+    },
+  },
   approve: {
     summary: "sign a ceremony's proposal with an approver's private key and submit the approval",
     usage: 'sigledger approve --url URL --ceremony ID --key FILE [--no-wait]',
