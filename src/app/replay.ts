@@ -27,11 +27,11 @@ import { LOG_STREAM } from '../domain/transparency-log.ts';
 import { isLedgerError } from '../errors.ts';
 import { openCheckpoint } from '../log/checkpoint.ts';
 import { CompactRange, hashLeaf } from '../log/merkle.ts';
-import { isEnvelopeLike, leafDataOf } from '../log/rekor-entry.ts';
+import { isEnvelopeLike, leafDataOf, leafTextOfCanonical } from '../log/rekor-entry.ts';
 import type { Projection } from '../projections/projection.ts';
 import type { ReadModelStore } from '../projections/read-model.ts';
 import { ProjectionRuntime } from '../projections/runtime.ts';
-import { ChainVerifier } from '../store/chain.ts';
+import { canonicalEventText, ChainVerifier } from '../store/chain.ts';
 import type { EventStore, RecordedEvent } from '../store/port.ts';
 import { SignaturePool } from './signature-pool.ts';
 
@@ -48,6 +48,12 @@ export interface DigestibleReadModel extends ReadModelStore {
   digest(): Map<string, { readonly rows: number; readonly sha256: string }>;
   checkpoints(): { projection: string; version: number; position: number }[];
 }
+
+/** A store that can also hand out the canonical text it stored (the SQLite adapter). */
+interface CanonicalHistory {
+  readAllCanonical(options: { after?: number; maxCount?: number }): Promise<{ event: RecordedEvent; dataJson: string; metadataJson: string }[]>;
+}
+const hasCanonicalText = (store: EventStore): store is EventStore & CanonicalHistory => typeof (store as Partial<CanonicalHistory>).readAllCanonical === 'function';
 
 export interface ReplayDeps {
   readonly store: EventStore;
@@ -198,17 +204,22 @@ export async function replay(deps: ReplayDeps): Promise<ReplayReport> {
 
   try {
     let after = 0;
+    const store = deps.store;
+    // With the stored canonical text, the chain hashes exactly the stored bytes (no re-canonicalising).
+    const readPage = hasCanonicalText(store)
+      ? (from: number) => store.readAllCanonical({ after: from, maxCount: pageSize })
+      : async (from: number) => (await store.readAll({ after: from, maxCount: pageSize })).map((event) => ({ event, dataJson: undefined, metadataJson: undefined }));
     while (after < head) {
-      const page = await deps.store.readAll({ after, maxCount: pageSize });
+      const page = await readPage(after);
       if (page.length === 0) break;
-      for (const e of page) {
+      for (const { event: e, dataJson, metadataJson } of page) {
         if (e.position > head) break;
         after = e.position;
         events++;
         streams.add(e.stream);
         if (!chainBroken) {
           try {
-            chain.check(e);
+            chain.check(e, dataJson !== undefined && metadataJson !== undefined ? canonicalEventText(e.stream, e.revision, { id: e.id, type: e.type, dataJson, metadataJson }) : undefined);
           } catch (err) {
             chainBroken = true;
             problem(e.position, 'chain', isLedgerError(err) ? err.message : 'unreadable event');
@@ -256,7 +267,8 @@ export async function replay(deps: ReplayDeps): Promise<ReplayReport> {
         // Every event is a leaf (SPEC §3), after the checks above (a checkpoint covers earlier leaves).
         let leaf: Buffer;
         try {
-          leaf = leafDataOf(e, publicKeyOf);
+          const hasEnvelope = typeof e.data === 'object' && e.data !== null && 'envelope' in e.data;
+          leaf = dataJson !== undefined && !hasEnvelope ? leafTextOfCanonical(e.stream, e.revision, e.type, dataJson) : leafDataOf(e, publicKeyOf);
         } catch {
           problem(e.position, 'signatures', `${e.type} in ${e.stream}: names a key not registered at that point`);
           leaf = Buffer.alloc(0);

@@ -63,6 +63,21 @@ export function leafDataOf(
   publicKeyOf: (keyId: string) => string | undefined,
 ): Buffer {
   const envelope = typeof event.data === 'object' && event.data !== null ? (event.data as Record<string, unknown>).envelope : undefined;
-  if (isEnvelopeLike(envelope)) return jcsBytes(rekorDsseEntry(envelope, publicKeyOf));
+  if (isEnvelopeLike(envelope)) {
+    const entry = rekorDsseEntry(envelope, publicKeyOf);
+    // The entry is built with its keys in JCS order and holds only ASCII strings (base64 and
+    // fixed names), so JSON.stringify already gives its RFC 8785 bytes; anything else goes
+    // through the full canonicaliser (tested equal in test/log/rekor-entry.unit.spec.ts).
+    if (envelope.signatures.every((s) => BASE64_RE.test(s.sig))) return Buffer.from(JSON.stringify(entry), 'utf8');
+    return jcsBytes(entry);
+  }
   return jcsBytes({ stream: event.stream, revision: event.revision, type: event.type, data: event.data });
+}
+
+/**
+ * The leaf bytes of a non-envelope event whose data is already canonical JSON text (as the SQLite
+ * store keeps it): the JCS of {data, revision, stream, type} without re-canonicalising `data`.
+ */
+export function leafTextOfCanonical(stream: string, revision: number, type: string, dataJson: string): Buffer {
+  return Buffer.from(`{"data":${dataJson},"revision":${revision},"stream":${JSON.stringify(stream)},"type":${JSON.stringify(type)}}`, 'utf8');
 }

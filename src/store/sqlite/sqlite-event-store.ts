@@ -357,6 +357,23 @@ export class SqliteEventStore implements EventStore {
     }
   }
 
+  /**
+   * Like readAll (no filter), each event with the canonical JSON text of its data and metadata as
+   * stored — the very bytes its chain hash covers — so an audit can hash them as they are instead
+   * of canonicalising again.
+   */
+  async readAllCanonical(options: { after?: number; maxCount?: number } = {}): Promise<{ event: RecordedEvent; dataJson: string; metadataJson: string }[]> {
+    this.assertOpen();
+    const after = options.after ?? 0;
+    assertPosition(after, 'after');
+    assertMaxCount(options.maxCount);
+    try {
+      return this.stmt.readAll.all(after, options.maxCount ?? 1000).map((r) => ({ event: toRecorded(r), dataJson: r.data, metadataJson: r.metadata }));
+    } catch (err) {
+      throw translate(err);
+    }
+  }
+
   async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
     this.assertOpen();
     const after = options.after ?? 0;
