@@ -16,6 +16,7 @@ import { parsePlans, withDevPlans } from './app/plans.ts';
 import { createQuotas } from './app/quotas.ts';
 import { SigningService } from './app/signing-service.ts';
 import { AnchorsService } from './app/anchors-service.ts';
+import { AuditService } from './app/audit-service.ts';
 import { ApproversService, ensureDevApprovers, loadApproverKeys } from './app/approvers-service.ts';
 import { CeremonyService } from './app/ceremony-service.ts';
 import { RotationScheduler } from './app/rotation-scheduler.ts';
@@ -47,6 +48,7 @@ export interface ServiceInternals {
   readonly keyring: KeyringService;
   readonly tsa: TsaService;
   readonly rotations: RotationService;
+  readonly audit: AuditService;
 }
 
 export interface Service {
@@ -219,6 +221,7 @@ export async function startService(config: Config, options: { logger?: Logger; n
     }
     const anonymous = createQuotas({ plans: { anonymous: { qps: config.tsaAnonymousQps, burst: config.tsaAnonymousQps * 2, concurrency: 16, maxArtifactBytes: 64 * 1024 } } });
     const ledger = new Ledger({ store, readModel, runtime, metrics });
+    const audit = new AuditService({ store });
     return await listen(config, {
       logger,
       metrics,
@@ -230,7 +233,8 @@ export async function startService(config: Config, options: { logger?: Logger; n
       signing: { signing, keyring, auth, quotas, readModel, anchors },
       log,
       timestamps: { tsa, auth, quotas, anonymous },
-      internals: { runtime, keyring, tsa, rotations },
+      internals: { runtime, keyring, tsa, rotations, audit },
+      audit: { audit, auth },
       ceremonies: { ceremonies, rotations, auth, approvals: createQuotas({ plans: { approvals: { qps: 50, burst: 100, concurrency: 16, maxArtifactBytes: 16 * 1024 } } }) },
       stop: () => {
         scheduler?.stop();
@@ -258,6 +262,7 @@ interface Parts {
   readonly timestamps: NonNullable<Parameters<typeof createApp>[0]['timestamps']>;
   readonly tsa?: TsaService;
   readonly ceremonies: NonNullable<Parameters<typeof createApp>[0]['ceremonies']>;
+  readonly audit: NonNullable<Parameters<typeof createApp>[0]['audit']>;
   readonly internals: ServiceInternals;
   /** Stops background work (schedule, expiry, rotations) before the stores close. */
   readonly stop: () => Promise<void>;
@@ -266,7 +271,7 @@ interface Parts {
 async function listen(config: Config, parts: Parts): Promise<Service> {
   const { logger, metrics, ledger, runtime, store, readModel, keyStore } = parts;
   let draining = false;
-  const app = createApp({ ledger, metrics, logger, version: VERSION, draining: () => draining, signing: parts.signing, log: parts.log, timestamps: parts.timestamps, ceremonies: parts.ceremonies });
+  const app = createApp({ ledger, metrics, logger, version: VERSION, draining: () => draining, signing: parts.signing, log: parts.log, timestamps: parts.timestamps, ceremonies: parts.ceremonies, audit: parts.audit });
 
   const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s));
@@ -285,14 +290,18 @@ async function listen(config: Config, parts: Parts): Promise<Service> {
   const close = () =>
     (closing ??= (async () => {
       draining = true;
+      parts.audit.audit.stop(); // audit SSE tails end now rather than holding the drain open
       logger.info('shutting down: draining in-flight requests');
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           logger.warn('drain timeout: closing remaining connections');
           (server as import('node:http').Server).closeAllConnections?.();
         }, config.shutdownTimeoutMs);
+        // A keep-alive connection whose response ends during the drain (an ended SSE tail) is closed once idle.
+        const sweep = setInterval(() => (server as import('node:http').Server).closeIdleConnections?.(), 100);
         server.close(() => {
           clearTimeout(timer);
+          clearInterval(sweep);
           resolve();
         });
         (server as import('node:http').Server).closeIdleConnections?.();

@@ -10,7 +10,9 @@ interface Command {
   readonly summary: string;
   readonly usage: string;
   readonly options: NonNullable<ParseArgsConfig['options']>;
-  run(values: Record<string, string | boolean | string[] | boolean[] | undefined>, io: Io): Promise<number>;
+  /** Accepts positional arguments (a subcommand, e.g. `kit export`); given to run. */
+  readonly positionals?: boolean;
+  run(values: Record<string, string | boolean | string[] | boolean[] | undefined>, io: Io, positionals: string[]): Promise<number>;
 }
 
 export interface Io {
@@ -121,6 +123,42 @@ const COMMANDS: Record<string, Command> = {
       return approve({ url, ceremony, key, wait: values['no-wait'] !== true }, io);
     },
   },
+  verify: {
+    summary: 'verify a bundle offline against a kit directory (or a service URL): exit 0 valid, 1 invalid, 2 usage',
+    usage: 'sigledger verify --bundle FILE --trust DIR_OR_URL [--artifact FILE] [--json]',
+    options: {
+      bundle: { type: 'string' },
+      trust: { type: 'string' },
+      artifact: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    async run(values, io) {
+      const bundle = values.bundle as string | undefined;
+      const trust = values.trust as string | undefined;
+      if (!bundle || !trust) throw new ConfigError('--bundle and --trust are required');
+      const { verify } = await import('./verify.ts');
+      return verify({ bundle, trust, ...(values.artifact !== undefined ? { artifact: values.artifact as string } : {}), json: values.json === true }, io);
+    },
+  },
+  kit: {
+    summary: 'write an offline verification kit (trusted root, anchors history, checkpoint, the bundles named)',
+    usage: 'sigledger kit export --url URL --out DIR [--bundle ID]... [--force]',
+    options: {
+      url: { type: 'string' },
+      out: { type: 'string' },
+      bundle: { type: 'string', multiple: true },
+      force: { type: 'boolean' },
+    },
+    positionals: true,
+    async run(values, io, positionals) {
+      if (positionals.length !== 1 || positionals[0] !== 'export') throw new ConfigError(`unknown subcommand "${(positionals.join(' ') || '(none)').slice(0, 40)}"; usage: sigledger kit export --url URL --out DIR [--bundle ID]... [--force]`);
+      const url = values.url as string | undefined;
+      const out = values.out as string | undefined;
+      if (!url || !out) throw new ConfigError('--url and --out are required');
+      const { kitExport } = await import('./kit.ts');
+      return kitExport({ url, out, bundles: (values.bundle as string[] | undefined) ?? [], force: values.force === true }, io);
+    },
+  },
 };
 
 function usage(): string {
@@ -143,9 +181,11 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
     return 2;
   }
   let values: Record<string, string | boolean | string[] | boolean[] | undefined>;
+  let positionals: string[];
   try {
-    const parsed = parseArgs({ args: [...rest], options: { ...command.options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: false });
+    const parsed = parseArgs({ args: [...rest], options: { ...command.options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: command.positionals === true });
     values = parsed.values;
+    positionals = parsed.positionals;
   } catch (err) {
     io.err(`sigledger ${name}: ${(err as Error).message.split('\n')[0]}`);
     io.err(`usage: ${command.usage}`);
@@ -156,7 +196,7 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
     return 0;
   }
   try {
-    return await command.run(values, io);
+    return await command.run(values, io, positionals);
   } catch (err) {
     if (err instanceof ConfigError) {
       io.err(`sigledger ${name}: ${err.message}`);

@@ -16,6 +16,7 @@ import { timestampRoutes, type TimestampRouteDeps } from './timestamp.ts';
 import { registryRoutes, type RegistryRouteDeps } from './registry.ts';
 import { signerRoutes, type CallerAuthenticator, type QuotaGate } from './signer.ts';
 import { ceremonyRoutes, type CeremonyRouteDeps } from './ceremonies.ts';
+import { auditRoutes, type AuditRouteDeps } from './audit.ts';
 
 export interface AppDeps {
   readonly ledger: Ledger;
@@ -32,6 +33,8 @@ export interface AppDeps {
   readonly timestamps?: Omit<TimestampRouteDeps, 'logger'>;
   /** Ceremonies and rotations. */
   readonly ceremonies?: CeremonyRouteDeps;
+  /** Audit replay: the raw history, paged and as an SSE tail (scope ledger.audit or ledger.admin). */
+  readonly audit?: AuditRouteDeps;
 }
 
 export function createApp(deps: AppDeps): Hono {
@@ -58,6 +61,7 @@ export function createApp(deps: AppDeps): Hono {
   if (deps.log) app.route('/', logRoutes({ log: deps.log, ...(deps.timestamps ? { tsa: deps.timestamps.tsa } : {}) }));
   if (deps.timestamps) app.route('/', timestampRoutes({ ...deps.timestamps, logger: log }));
   if (deps.ceremonies) app.route('/', ceremonyRoutes(deps.ceremonies));
+  if (deps.audit) app.route('/', auditRoutes(deps.audit));
 
   const openapi = JSON.stringify(openApiDocument(deps.version));
   app.get('/openapi.json', (c) => c.body(openapi, 200, { 'content-type': 'application/json' }));

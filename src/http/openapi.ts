@@ -3,6 +3,26 @@
  * app really registers, so a route cannot be added without being described here.
  */
 const problem = { $ref: '#/components/responses/Problem' };
+/** Audit routes: an OpTok with scope `ledger.audit` or `ledger.admin` (either requirement suffices), and a PoE. */
+const auditSecurity = [{ opTok: ['ledger.audit'], poe: [] }, { opTok: ['ledger.admin'], poe: [] }];
+const auditFilterParameters = [
+  { name: 'type', in: 'query', required: false, description: 'Only these event types; repeatable and/or comma-separated.', schema: { type: 'array', items: { type: 'string', pattern: '^[A-Za-z][A-Za-z0-9._:-]{0,127}$' } }, style: 'form', explode: true },
+  { name: 'stream', in: 'query', required: false, description: 'Only these streams; repeatable; an exact stream name, or a prefix when it ends in `*` (e.g. `bundle-*`).', schema: { type: 'array', items: { type: 'string', minLength: 1, maxLength: 257 } }, style: 'form', explode: true },
+];
+const auditEventSchema = {
+  type: 'object',
+  required: ['position', 'stream', 'revision', 'type', 'id', 'data', 'metadata', 'hash'],
+  properties: {
+    position: { type: 'integer', description: 'Global position in commit order' },
+    stream: { type: 'string' },
+    revision: { type: 'integer', description: '0-based revision within the stream' },
+    type: { type: 'string' },
+    id: { type: 'string', format: 'uuid' },
+    data: {},
+    metadata: { type: 'object' },
+    hash: { type: 'string', description: 'SHA-256 chaining the event to the previous one of its stream (hex)' },
+  },
+};
 
 export function openApiDocument(version: string) {
   return {
@@ -124,6 +144,13 @@ export function openApiDocument(version: string) {
       '/api/v1/keys/{keyId}': {
         get: { summary: 'One key registry entry', responses: { '200': { description: 'The key.' }, '404': problem } },
       },
+      '/api/v1/trust/anchors/versions/{version}': {
+        get: {
+          summary: 'One anchors version (1..latest): fetch them all to check the chain from version 1 with verifyAnchorsSuccessor',
+          parameters: [{ name: 'version', in: 'path', required: true, schema: { type: 'integer', minimum: 1 } }],
+          responses: { '200': { description: 'That anchors version.' }, '400': problem, '404': problem },
+        },
+      },
       '/api/v1/trust/anchors/stream': {
         get: {
           summary: 'Server-Sent Events: one `anchors` event per new anchors version (id = version); resumes after Last-Event-ID',
@@ -161,6 +188,50 @@ export function openApiDocument(version: string) {
         get: {
           summary: 'A rotation: state (awaiting-approval|rotating|resigning|completed|cancelled|expired), keys and progress {resigned, remaining, failed}',
           responses: { '200': { description: 'The rotation.' }, '404': problem },
+        },
+      },
+      '/api/v1/audit/events': {
+        get: {
+          summary: 'Audit replay: the raw event history of every tenant, in commit order, paged. Scope `ledger.audit` or `ledger.admin`. A filtered page scans at most 10 × limit events and returns `next` to continue',
+          security: auditSecurity,
+          parameters: [
+            { name: 'after', in: 'query', required: false, description: 'Exclusive position to start after (default 0).', schema: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } },
+            { name: 'limit', in: 'query', required: false, description: 'Events per page (default 100).', schema: { type: 'integer', minimum: 1, maximum: 1000 } },
+            ...auditFilterParameters,
+          ],
+          responses: {
+            '200': {
+              description: '`{events, next, head}`: events as the store records them; `next` is the `after` of the next page, null once the page reached `head` (the head position when it was read).',
+              content: {
+                'application/json': {
+                  schema: {
+                    type: 'object',
+                    required: ['events', 'next', 'head'],
+                    properties: {
+                      events: { type: 'array', items: auditEventSchema },
+                      next: { type: ['integer', 'null'] },
+                      head: { type: 'integer' },
+                    },
+                  },
+                },
+              },
+            },
+            '400': problem,
+            '401': problem,
+            '403': problem,
+          },
+        },
+      },
+      '/api/v1/audit/events/stream': {
+        get: {
+          summary: 'Audit live tail (Server-Sent Events): every event after `after` (or Last-Event-ID, which takes precedence), then new ones as they commit; id = position, event = type, data = the event JSON; `: keep-alive` comments while idle. Scope `ledger.audit` or `ledger.admin`',
+          security: auditSecurity,
+          parameters: [
+            { name: 'after', in: 'query', required: false, description: 'Exclusive position to start after (default 0).', schema: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } },
+            { name: 'Last-Event-ID', in: 'header', required: false, description: 'Resume after this position (precedence over `after`; empty is ignored).', schema: { type: 'string' } },
+            ...auditFilterParameters,
+          ],
+          responses: { '200': { description: 'text/event-stream', content: { 'text/event-stream': {} } }, '400': problem, '401': problem, '403': problem, '429': problem, '503': problem },
         },
       },
     },

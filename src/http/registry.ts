@@ -71,6 +71,15 @@ export function registryRoutes(deps: RegistryRouteDeps): Hono {
     return c.json(anchors, 200, headers);
   });
 
+  /** One anchors version: a verifier walks 1..latest to check the whole chain (offline kits). */
+  app.get('/api/v1/trust/anchors/versions/:version', (c) => {
+    const raw = c.req.param('version');
+    if (!/^[1-9]\d{0,9}$/.test(raw) || Number(raw) > MAX_VERSION) throw new LedgerError('bad_request', 'version must be a positive integer', { reason: 'invalid_version' });
+    const anchors = anchorsProjection.byVersion(deps.readModel, Number(raw));
+    if (!anchors) throw new LedgerError('not_found', `no anchors version ${raw}`);
+    return c.json(anchors);
+  });
+
   /**
    * One SSE event per anchors version (`id` = version, `event: anchors`, `data` = the document).
    * A client resumes with `Last-Event-ID` (or `?after=`): versions after it are sent first.
@@ -79,6 +88,8 @@ export function registryRoutes(deps: RegistryRouteDeps): Hono {
   app.get('/api/v1/trust/anchors/stream', (c) => {
     const anchors = deps.anchors;
     if (!anchors) throw new LedgerError('not_found', 'no anchors stream on this instance');
+    // Hono answers HEAD with this handler and drops the body without cancelling it: subscribe to nothing.
+    if (c.req.method === 'HEAD') return c.body(null, 200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
     const raw = c.req.header('last-event-id') ?? c.req.query('after');
     let after: number | undefined;
     if (raw !== undefined) {

@@ -11,17 +11,10 @@ import { keyIdOf } from '../../src/crypto/ed25519.ts';
 import { verifyAnchorsSuccessor, type AnchorsDocument } from '../../src/domain/anchors.ts';
 import { approvalMessage, type CeremonyProposal } from '../../src/domain/ceremony.ts';
 import { startTestService, type TestService } from '../support/service.ts';
+import { http, type Json } from '../support/http.ts';
 import { verifyBundleWithAnchors } from '../support/sigstore.ts';
 
-type Json = Record<string, any>;
 
-async function http(svc: TestService, path: string, init: RequestInit & { json?: unknown } = {}): Promise<{ status: number; body: Json }> {
-  const headers: Record<string, string> = { ...(init.headers as Record<string, string>) };
-  if (init.json !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(`${svc.url}${path}`, { ...init, headers, ...(init.json !== undefined ? { body: JSON.stringify(init.json) } : {}) });
-  const text = await res.text();
-  return { status: res.status, body: text ? (JSON.parse(text) as Json) : {} };
-}
 
 const approverKey = (svc: TestService, n: number) => createPrivateKey(readFileSync(devApproverPath(svc.dataDir, n), 'utf8'));
 const approval = (key: KeyObject, proposal: CeremonyProposal) => ({

@@ -13,18 +13,11 @@ import { verifyAnchorsSuccessor, type AnchorsDocument } from '../../src/domain/a
 import { approvalMessage, type CeremonyProposal } from '../../src/domain/ceremony.ts';
 import { runCli } from '../support/cli.ts';
 import { startTestService, type TestService } from '../support/service.ts';
+import { http, type Json } from '../support/http.ts';
 import { verifyBundleWithAnchors } from '../support/sigstore.ts';
 
 const BUNDLES = 50;
-type Json = Record<string, any>;
 
-async function http(svc: TestService, path: string, init: RequestInit & { json?: unknown } = {}): Promise<{ status: number; body: Json }> {
-  const headers: Record<string, string> = { ...(init.headers as Record<string, string>) };
-  if (init.json !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(`${svc.url}${path}`, { ...init, headers, ...(init.json !== undefined ? { body: JSON.stringify(init.json) } : {}) });
-  const text = await res.text();
-  return { status: res.status, body: text ? (JSON.parse(text) as Json) : {} };
-}
 
 /** Events other than the log's own checkpoints (which the publisher appends on its own schedule). */
 async function eventCount(svc: TestService): Promise<number> {
