@@ -174,6 +174,9 @@ export async function startService(config: Config, options: { logger?: Logger; n
     await approvers.bootstrap(config.authMode === 'dev' ? await ensureDevApprovers(config.dataDir) : await loadApproverKeys(config.approvers));
     const anchors = new AnchorsService({ store, runtime, readModel, logger, now, initialThresholds: config.ceremonyThresholds });
     await anchors.ensureInitial();
+    if (Object.keys(config.ceremonyThresholds).length > 0 && JSON.stringify(anchors.thresholds()) !== JSON.stringify(config.ceremonyThresholds)) {
+      logger.warn({ configured: config.ceremonyThresholds, inForce: anchors.thresholds() }, 'SIGLEDGER_CEREMONY_THRESHOLDS differs from the thresholds in the trust anchors; after initialisation thresholds change only through an update-anchors ceremony');
+    }
     let rotations: RotationService | undefined;
     const ceremonies = new CeremonyService({
       store,
