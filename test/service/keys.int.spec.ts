@@ -1,10 +1,11 @@
-import { createDecipheriv, createPrivateKey, createPublicKey, randomBytes, sign } from 'node:crypto';
+import { createPrivateKey, createPublicKey, randomBytes, sign } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isSoftHsmSkipped, setupSoftHsm, type SoftHsmSetup } from '../support/softhsm.ts';
+import { devPrivateSeeds, filesUnder, needlesOf, sealedKeySeeds, sealedTsaScalars } from '../support/secrets.ts';
 import { startTestService, type TestService } from '../support/service.ts';
 import { verifyBundle, type ApiKey } from '../support/sigstore.ts';
 
@@ -56,19 +57,6 @@ async function restartCheck(envIn: NodeJS.ProcessEnv, dataDir: string, backend: 
   return a.body.keyId;
 }
 
-function filesUnder(dir: string, skip: (rel: string) => boolean): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const name of readdirSync(d)) {
-      const p = join(d, name);
-      if (skip(relative(dir, p))) continue;
-      if (statSync(p).isDirectory()) walk(p);
-      else out.push(p);
-    }
-  };
-  walk(dir);
-  return out;
-}
 
 describe('signing keys across restarts', () => {
   describe('when the file key store is used', () => {
@@ -88,41 +76,16 @@ describe('signing keys across restarts', () => {
     });
 
     it('never writes the private key to the event store, the read models or the logs', async () => {
-      // Two sealed keys: the signing key and the log key.
-      const keyFiles = readdirSync(join(dataDir, 'keys')).filter((f) => f.endsWith('.key.json'));
-      expect(keyFiles).toHaveLength(2);
-      const seeds = keyFiles.map((file) => {
-        const sealed = JSON.parse(readFileSync(join(dataDir, 'keys', file), 'utf8')) as { keyId: string; nonce: string; ciphertext: string; tag: string };
-        const decipher = createDecipheriv('aes-256-gcm', kek, Buffer.from(sealed.nonce, 'base64'));
-        decipher.setAAD(Buffer.from(`sigledger/file-key/v1/ed25519/${sealed.keyId}`, 'utf8'));
-        decipher.setAuthTag(Buffer.from(sealed.tag, 'base64'));
-        const seed = Buffer.concat([decipher.update(Buffer.from(sealed.ciphertext, 'base64')), decipher.final()]);
-        expect(seed).toHaveLength(32);
-        return seed;
-      });
-      // The TSA's ECDSA key, sealed as a secret.
-      for (const file of readdirSync(join(dataDir, 'keys')).filter((f) => f.endsWith('.secret.json'))) {
-        const sealed = JSON.parse(readFileSync(join(dataDir, 'keys', file), 'utf8')) as { name: string; nonce: string; ciphertext: string; tag: string };
-        const decipher = createDecipheriv('aes-256-gcm', kek, Buffer.from(sealed.nonce, 'base64'));
-        decipher.setAAD(Buffer.from(`sigledger/secret/v1/${sealed.name}`, 'utf8'));
-        decipher.setAuthTag(Buffer.from(sealed.tag, 'base64'));
-        const pkcs8 = Buffer.concat([decipher.update(Buffer.from(sealed.ciphertext, 'base64')), decipher.final()]);
-        // The 32-byte P-256 private scalar sits after the PKCS#8/SEC1 prefix.
-        seeds.push(pkcs8.subarray(pkcs8.indexOf(Buffer.from('0420', 'hex'), 20) + 2).subarray(0, 32));
-      }
-      expect(seeds).toHaveLength(3);
-      // The dev approvers' private keys (they live in DATA_DIR/dev, never in what the service writes).
-      const approverFiles = readdirSync(join(dataDir, 'dev', 'approvers')).filter((f) => f.endsWith('.key'));
-      expect(approverFiles).toHaveLength(3);
-      for (const file of approverFiles) {
-        const der = createPrivateKey(readFileSync(join(dataDir, 'dev', 'approvers', file), 'utf8')).export({ format: 'der', type: 'pkcs8' });
-        seeds.push(der.subarray(der.length - 32));
-      }
-      const needles = [
-        ...seeds.flatMap((seed) => [seed, Buffer.from(seed.toString('hex')), Buffer.from(seed.toString('base64').slice(0, 40)), Buffer.from(seed.toString('base64url').slice(0, 40))]),
-        kek,
-        Buffer.from(kek.toString('base64').slice(0, 40)),
-      ];
+      // Two sealed keys (the signing key and the log key), the TSA's ECDSA key, the dev approvers' keys.
+      const sealed = sealedKeySeeds(dataDir, kek);
+      expect(sealed).toHaveLength(2);
+      for (const s of sealed) expect(s.bytes).toHaveLength(32);
+      const tsa = sealedTsaScalars(dataDir, kek);
+      expect(tsa).toHaveLength(1);
+      const approvers = devPrivateSeeds(dataDir).filter((s) => s.name.includes('approvers'));
+      expect(approvers).toHaveLength(3);
+      const seeds = [...sealed, ...tsa, ...approvers].map((s) => s.bytes);
+      const needles = [...needlesOf([...sealed, ...tsa, ...approvers]).map((n) => n.needle), kek, Buffer.from(kek.toString('base64').slice(0, 40))];
       const seed = seeds[0]!;
       // Everything the service wrote, except the sealed key files themselves and the dev issuer's own keys.
       const files = filesUnder(dataDir, (rel) => rel === 'keys' || rel === 'dev');
