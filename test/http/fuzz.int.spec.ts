@@ -5,6 +5,7 @@
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openApiDocument } from '../../src/http/openapi.ts';
 import { startTestService, type TestService } from '../support/service.ts';
 
 const SEED = 20261123;
@@ -156,6 +157,45 @@ describe('hostile input', () => {
         }),
         { seed: SEED, numRuns: 60 },
       );
+    });
+  });
+
+  describe('when every described route gets hostile path parameters, query strings, methods and headers', () => {
+    const paths = Object.keys(openApiDocument('fuzz').paths);
+    const segment = fc.oneof(
+      fc.constantFrom('0', '1', '-1', '1e9', '9007199254740993', 'x'.repeat(300), '%00', '%2e%2e', '..', 'cer-1', 'rot-1', 'a'.repeat(64), 'ff'.repeat(32), '000.p', 'entries'),
+      fc.string({ maxLength: 40 }).map((x) => encodeURIComponent(x) || 'x'),
+    );
+    const query = fc.oneof(
+      fc.constant(''),
+      fc.dictionary(fc.constantFrom('at', 'after', 'limit', 'type', 'stream', 'index', 'treeSize', 'from', 'to', 'digest', 'x'), fc.oneof(fc.string({ maxLength: 30 }), fc.constantFrom('', '-1', '1e3', '2026-13-45T99:99:99Z', '99999999999999999999'))).map((d) => `?${new URLSearchParams(d).toString()}`),
+    );
+    it('never answers 5xx; every refusal is problem+json', async () => {
+      const admin = await svc.tokens({ scopes: ['ledger.admin', 'ledger.audit'] });
+      await fc.assert(
+        fc.asyncProperty(fc.constantFrom(...paths), segment, query, fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'HEAD'), fc.boolean(), async (template, value, q, method, withToken) => {
+          const path = template.replace(/\{[^}]+\}/g, value);
+          const ac = new AbortController();
+          const res = await svc.app.request(`${path}${q}`, { method, headers: { ...(withToken ? admin : {}), 'content-type': 'application/json' }, ...(method === 'POST' || method === 'PUT' ? { body: '{}' } : {}), signal: ac.signal });
+          expect(res.status, `${method} ${path}${q}`).toBeLessThan(500);
+          if (res.status >= 400 && method !== 'HEAD') expect(res.headers.get('content-type'), `${method} ${path}${q}`).toBe('application/problem+json');
+          ac.abort();
+          await res.body?.cancel().catch(() => {});
+        }),
+        { seed: SEED, numRuns: 400 },
+      );
+    });
+
+    it('refuses giant headers and invalid UTF-8 bodies with 4xx, never a 5xx', async () => {
+      const big = 'x'.repeat(64 * 1024);
+      for (const path of ['/api/v1/signer/sign/dsse', '/api/v1/ceremonies', '/api/v1/rotations', '/api/v1/timestamp']) {
+        const giant = await svc.app.request(path, { method: 'POST', headers: { ...headers, 'content-type': 'application/json', authorization: `Bearer ${big}` }, body: '{}' });
+        expect(giant.status, path).toBeGreaterThanOrEqual(400);
+        expect(giant.status, path).toBeLessThan(500);
+        const utf8 = await svc.app.request(path, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: Buffer.from([0x7b, 0x22, 0xc3, 0x28, 0x22, 0x7d]) });
+        expect(utf8.status, path).toBeGreaterThanOrEqual(400);
+        expect(utf8.status, path).toBeLessThan(500);
+      }
     });
   });
 });
