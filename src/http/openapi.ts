@@ -51,7 +51,7 @@ export function openApiDocument(version: string) {
       '/api/v1/signer/sign/dsse': {
         post: {
           summary: 'Sign a payload or an in-toto Statement v1 as a DSSE envelope; returns a Sigstore bundle v0.3',
-          security: [{ opTok: [], poe: [] }],
+          security: [{ opTok: ['signer.sign'], poe: [] }],
           parameters: [{ name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', maxLength: 255 } }],
           requestBody: {
             required: true,
@@ -160,7 +160,7 @@ export function openApiDocument(version: string) {
       '/api/v1/ceremonies': {
         post: {
           summary: 'Open a ceremony {action: {type: rotate-key|revoke-key|update-anchors|enroll-approver|remove-approver, ...}, reason}',
-          security: [{ opTok: [], poe: [] }],
+          security: [{ opTok: ['ledger.admin'], poe: [] }],
           responses: { '201': { description: 'The ceremony: proposal, proposalDigest, threshold, approvers, state, expiresAt.' }, '400': problem, '401': problem, '403': problem, '404': problem, '409': problem, '415': problem },
         },
       },
@@ -174,12 +174,12 @@ export function openApiDocument(version: string) {
         },
       },
       '/api/v1/ceremonies/{id}/cancel': {
-        post: { summary: 'Cancel a ceremony that has not been approved', security: [{ opTok: [], poe: [] }], responses: { '200': { description: 'The cancelled ceremony.' }, '401': problem, '403': problem, '404': problem, '409': problem } },
+        post: { summary: 'Cancel a ceremony that has not been approved', security: [{ opTok: ['ledger.admin'], poe: [] }], responses: { '200': { description: 'The cancelled ceremony.' }, '401': problem, '403': problem, '404': problem, '409': problem } },
       },
       '/api/v1/rotations': {
         post: {
           summary: 'Start a key rotation {reason}: opens a rotate-key ceremony',
-          security: [{ opTok: [], poe: [] }],
+          security: [{ opTok: ['ledger.admin'], poe: [] }],
           responses: { '202': { description: '{rotationId, ceremonyId, state}' }, '400': problem, '401': problem, '403': problem, '415': problem },
         },
         get: { summary: 'Every rotation with its state and re-signing progress', responses: { '200': { description: 'Rotations, oldest first.' } } },
@@ -237,7 +237,7 @@ export function openApiDocument(version: string) {
     },
     components: {
       securitySchemes: {
-        opTok: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'OpTok: aud "signer", scope "signer.sign" (EdDSA or ES256).' },
+        opTok: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'OpTok (EdDSA or ES256), audience "signer"; the scope each operation needs is listed with it (signer.sign, ledger.admin, ledger.audit). Every token-authorised route also needs the PoE.' },
         poe: { type: 'apiKey', in: 'header', name: 'X-Proof-Of-Entitlement', description: 'Entitlement JWT {tenant, plan, exp} bound to the OpTok subject.' },
       },
       responses: {

@@ -1,0 +1,316 @@
+/**
+ * Issue 8 item 3, the authorization matrix: every route the app registers × every kind of caller,
+ * each cell the status the route must answer. Rows are checked against `app.routes` (and the
+ * OpenAPI document), so a route added without a row fails here.
+ *
+ * Columns (the credential a cell presents; "the route's scope" is signer.sign for the signer and
+ * timestamp routes, ledger.admin for ceremonies/rotations writes, ledger.audit for audit routes):
+ *   none            no Authorization, no PoE
+ *   expired         OpTok with the route's scope, expired an hour ago (valid PoE)
+ *   wrongAudience   OpTok with the route's scope for audience "ledger-admin" instead of "signer"
+ *   wrongScope      valid OpTok + PoE carrying every other scope but none the route accepts
+ *   foreignPoe      OpTok (tenant acme, the route's scope) + a PoE for tenant globex, same subject
+ *   signer          dev token, scope signer.sign
+ *   auditor         dev token, scope ledger.audit
+ *   admin           dev token, scope ledger.admin
+ *   forgedApprover  approvals route: a signature by a non-enrolled key, and bad signature bytes
+ *                   from an enrolled approver (both 422). Elsewhere: an enrolled approver's
+ *                   genuine signature sent in headers instead of a token (= no token).
+ * The approvals route takes no token: its token columns send a valid approval (approver 1, a
+ * fresh ceremony per cell) along with that column's token, which must neither help nor hurt.
+ */
+import { createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID, sign } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { devApproverPath } from '../../src/app/approvers-service.ts';
+import { keyIdOf } from '../../src/crypto/ed25519.ts';
+import { approvalMessage, type CeremonyProposal } from '../../src/domain/ceremony.ts';
+import { openApiDocument } from '../../src/http/openapi.ts';
+import { buildQuery } from '../../src/tsa/tsa.ts';
+import { startTestService, type TestService } from '../support/service.ts';
+import { devTokenMinter, type DevTokenMinter } from '../support/tokens.ts';
+
+const COLUMNS = ['none', 'expired', 'wrongAudience', 'wrongScope', 'foreignPoe', 'signer', 'auditor', 'admin', 'forgedApprover'] as const;
+type Column = (typeof COLUMNS)[number];
+/** One status per column, in COLUMNS order. */
+type Statuses = readonly [number, number, number, number, number, number, number, number, number];
+
+/** Which credential a route checks. */
+type Guard = 'public' | 'signer' | 'timestamp' | 'admin' | 'audit' | 'approval';
+const ROUTE_SCOPES: Record<Guard, string[]> = {
+  public: ['signer.sign'],
+  signer: ['signer.sign'],
+  timestamp: ['signer.sign'],
+  admin: ['ledger.admin'],
+  audit: ['ledger.audit'],
+  approval: ['signer.sign'],
+};
+/** Every scope the service knows except those the route accepts. */
+const OTHER_SCOPES: Record<Guard, string[]> = {
+  public: ['ledger.read'],
+  signer: ['ledger.admin', 'ledger.audit'],
+  timestamp: ['ledger.admin', 'ledger.audit'],
+  admin: ['signer.sign', 'ledger.audit'],
+  audit: ['signer.sign'],
+  approval: ['ledger.read'],
+};
+
+interface Req {
+  readonly method: string;
+  readonly path: string;
+  readonly headers: Record<string, string>;
+  readonly body?: string | Uint8Array;
+  /** Server-Sent Events: on 200 read the status and abort. */
+  readonly sse?: boolean;
+  /** Expected problem `reason` when it is not the column's usual one. */
+  readonly reason?: string;
+}
+
+interface Row {
+  /** `METHOD /path/{param}` as OpenAPI spells it. */
+  readonly route: string;
+  readonly guard: Guard;
+  /** none, expired, wrongAudience, wrongScope, foreignPoe, signer, auditor, admin, forgedApprover */
+  readonly expect: Statuses;
+  readonly build: (auth: Record<string, string>, column: Column) => Promise<Req[]> | Req[];
+  /** Readiness flips to 503 for a moment after each append: retry a 503 for a while. */
+  readonly settle?: boolean;
+}
+
+// prettier-ignore
+const PUBLIC: Statuses =   [200, 200, 200, 200, 200, 200, 200, 200, 200];
+// prettier-ignore
+const ADMIN = (ok: number): Statuses => [401, 401, 401, 403, 403, 403, 403, ok, 401];
+// prettier-ignore
+const AUDIT: Statuses =    [401, 401, 401, 403, 403, 403, 200, 200, 401];
+
+const CODE_BY_STATUS: Record<number, string> = { 400: 'bad_request', 401: 'unauthenticated', 403: 'forbidden', 404: 'not_found', 409: 'key_state_conflict', 422: 'approval_rejected', 429: 'rate_limited' };
+const REASON_BY_COLUMN: Record<Column, Record<number, string>> = {
+  none: { 401: 'missing_token' },
+  expired: { 401: 'expired' },
+  wrongAudience: { 401: 'bad_audience' },
+  wrongScope: { 403: 'missing_scope' },
+  foreignPoe: { 403: 'poe_tenant_mismatch' },
+  signer: { 403: 'missing_scope' },
+  auditor: { 403: 'missing_scope' },
+  admin: { 403: 'missing_scope' },
+  forgedApprover: { 401: 'missing_token' },
+};
+
+const b64 = (s: string) => Buffer.from(s).toString('base64');
+const json = (method: string, path: string, auth: Record<string, string>, body: unknown): Req => ({
+  method,
+  path,
+  headers: { ...auth, 'content-type': 'application/json' },
+  body: JSON.stringify(body),
+});
+
+describe('authorization matrix (every route × every kind of caller)', () => {
+  let svc: TestService;
+  let mint: DevTokenMinter;
+  const fx = {} as {
+    bundleId: string;
+    keyId: string;
+    ceremonyId: string;
+    proposal: CeremonyProposal;
+    rotationId: string;
+    admin: Record<string, string>;
+  };
+  const approverKey = (n: number) => createPrivateKey(readFileSync(devApproverPath(svc.dataDir, n), 'utf8'));
+  const approverId = (n: number) => keyIdOf(createPublicKey(approverKey(n)).export({ format: 'der', type: 'spki' }));
+  const approval = (n: number, proposal: CeremonyProposal) => ({ approverId: approverId(n), signature: sign(null, approvalMessage(proposal), approverKey(n)).toString('base64') });
+
+  const call = async (r: Req) => {
+    const ac = new AbortController();
+    const res = await fetch(`${svc.url}${r.path}`, { method: r.method, headers: r.headers, ...(r.body !== undefined ? { body: r.body } : {}), signal: ac.signal });
+    const contentType = res.headers.get('content-type') ?? '';
+    if (r.sse && res.status === 200) {
+      ac.abort();
+      await res.body?.cancel().catch(() => {});
+      return { status: res.status, contentType, body: undefined };
+    }
+    const text = await res.text();
+    return { status: res.status, contentType, body: contentType.includes('json') && text ? (JSON.parse(text) as Record<string, unknown>) : undefined };
+  };
+  const openCeremony = async (reason: string) => {
+    const r = await call(json('POST', '/api/v1/ceremonies', fx.admin, { action: { type: 'update-anchors' }, reason }));
+    expect(r.status).toBe(201);
+    return r.body as { ceremonyId: string; proposal: CeremonyProposal };
+  };
+
+  const ROWS: Row[] = [
+    { route: 'GET /healthz', guard: 'public', expect: PUBLIC, build: (h) => [{ method: 'GET', path: '/healthz', headers: h }] },
+    { route: 'GET /readyz', guard: 'public', expect: PUBLIC, settle: true, build: (h) => [{ method: 'GET', path: '/readyz', headers: h }] },
+    { route: 'GET /metrics', guard: 'public', expect: PUBLIC, build: (h) => [{ method: 'GET', path: '/metrics', headers: h }] },
+    { route: 'GET /openapi.json', guard: 'public', expect: PUBLIC, build: (h) => [{ method: 'GET', path: '/openapi.json', headers: h }] },
+    {
+      route: 'POST /api/v1/signer/sign/dsse',
+      guard: 'signer',
+      expect: [401, 401, 401, 403, 403, 201, 403, 403, 401],
+      build: (h, col) => [json('POST', '/api/v1/signer/sign/dsse', h, { payloadType: 'text/plain', payload: b64(`authz matrix ${col} ${randomUUID()}`) })],
+    },
+    { route: 'GET /api/v1/bundles/{bundleId}', guard: 'public', expect: PUBLIC, build: (h) => [{ method: 'GET', path: `/api/v1/bundles/${fx.bundleId}`, headers: h }] },
+    { route: 'GET /api/v1/bundles/{bundleId}/versions/{version}', guard: 'public', expect: PUBLIC, build: (h) => [{ method: 'GET', path: `/api/v1/bundles/${fx.bundleId}/versions/1`, headers: h }] },
+    { route: 'GET /api/v1/keys', guard: 'public', expect: PUBLIC, build: (h) => [{ method: 'GET', path: '/api/v1/keys', headers: h }] },
+    { route: 'GET /api/v1/keys/{keyId}', guard: 'public', expect: PUBLIC, build: (h) => [{ method: 'GET', path: `/api/v1/keys/${fx.keyId}`, headers: h }] },
+    { route: 'GET /api/v1/log/checkpoint', guard: 'public', expect: PUBLIC, build: (h) => [{ method: 'GET', path: '/api/v1/log/checkpoint', headers: h }] },
+    { route: 'GET /api/v1/log/entries/{index}', guard: 'public', expect: PUBLIC, build: (h) => [{ method: 'GET', path: '/api/v1/log/entries/0', headers: h }] },
+    { route: 'GET /api/v1/log/proof/inclusion', guard: 'public', expect: PUBLIC, build: (h) => [{ method: 'GET', path: '/api/v1/log/proof/inclusion?index=0&treeSize=1', headers: h }] },
+    { route: 'GET /api/v1/log/proof/consistency', guard: 'public', expect: PUBLIC, build: (h) => [{ method: 'GET', path: '/api/v1/log/proof/consistency?from=1&to=1', headers: h }] },
+    { route: 'GET /api/v1/log/tile/{path}', guard: 'public', expect: PUBLIC, build: (h) => [{ method: 'GET', path: '/api/v1/log/tile/0/000.p/1', headers: h }, { method: 'GET', path: '/api/v1/log/tile/entries/000.p/1', headers: h }] },
+    { route: 'GET /api/v1/trust/anchors', guard: 'public', expect: PUBLIC, build: (h) => [{ method: 'GET', path: '/api/v1/trust/anchors', headers: h }] },
+    { route: 'GET /api/v1/trust/anchors/versions/{version}', guard: 'public', expect: PUBLIC, build: (h) => [{ method: 'GET', path: '/api/v1/trust/anchors/versions/1', headers: h }] },
+    { route: 'GET /api/v1/trust/anchors/stream', guard: 'public', expect: PUBLIC, build: (h) => [{ method: 'GET', path: '/api/v1/trust/anchors/stream', headers: h, sse: true }] },
+    { route: 'GET /api/v1/trust/trusted_root.json', guard: 'public', expect: PUBLIC, build: (h) => [{ method: 'GET', path: '/api/v1/trust/trusted_root.json', headers: h }] },
+    {
+      route: 'POST /api/v1/timestamp',
+      guard: 'timestamp',
+      // Anonymous callers are served (anonymous quota); a token, once sent, must carry signer.sign.
+      expect: [200, 401, 401, 403, 403, 200, 403, 403, 200],
+      build: (h, col) => [{ method: 'POST', path: '/api/v1/timestamp', headers: { ...h, 'content-type': 'application/timestamp-query' }, body: buildQuery(Buffer.from(`authz ${col} ${randomUUID()}`), { certReq: true }) }],
+    },
+    { route: 'POST /api/v1/ceremonies', guard: 'admin', expect: ADMIN(201), build: (h, col) => [json('POST', '/api/v1/ceremonies', h, { action: { type: 'update-anchors' }, reason: `authz matrix ${col}` })] },
+    { route: 'GET /api/v1/ceremonies/{id}', guard: 'public', expect: PUBLIC, build: (h) => [{ method: 'GET', path: `/api/v1/ceremonies/${fx.ceremonyId}`, headers: h }] },
+    {
+      route: 'POST /api/v1/ceremonies/{id}/approvals',
+      guard: 'approval',
+      expect: [200, 200, 200, 200, 200, 200, 200, 200, 422],
+      build: async (h, col) => {
+        const c = await openCeremony(`authz matrix approvals ${col}`);
+        const path = `/api/v1/ceremonies/${c.ceremonyId}/approvals`;
+        if (col !== 'forgedApprover') return [json('POST', path, h, approval(1, c.proposal))];
+        const rogue = generateKeyPairSync('ed25519');
+        return [
+          { ...json('POST', path, {}, { approverId: keyIdOf(rogue.publicKey.export({ format: 'der', type: 'spki' })), signature: sign(null, approvalMessage(c.proposal), rogue.privateKey).toString('base64') }), reason: 'not_enrolled' },
+          { ...json('POST', path, {}, { approverId: approverId(2), signature: Buffer.alloc(64, 7).toString('base64') }), reason: 'bad_signature' },
+        ];
+      },
+    },
+    {
+      route: 'POST /api/v1/ceremonies/{id}/cancel',
+      guard: 'admin',
+      expect: ADMIN(200),
+      build: async (h, col) => {
+        const c = await openCeremony(`authz matrix cancel ${col}`);
+        return [json('POST', `/api/v1/ceremonies/${c.ceremonyId}/cancel`, h, { reason: `authz matrix ${col}` })];
+      },
+    },
+    { route: 'POST /api/v1/rotations', guard: 'admin', expect: ADMIN(202), build: (h, col) => [json('POST', '/api/v1/rotations', h, { reason: `authz matrix ${col}` })] },
+    { route: 'GET /api/v1/rotations', guard: 'public', expect: PUBLIC, build: (h) => [{ method: 'GET', path: '/api/v1/rotations', headers: h }] },
+    { route: 'GET /api/v1/rotations/{id}', guard: 'public', expect: PUBLIC, build: (h) => [{ method: 'GET', path: `/api/v1/rotations/${fx.rotationId}`, headers: h }] },
+    { route: 'GET /api/v1/audit/events', guard: 'audit', expect: AUDIT, build: (h) => [{ method: 'GET', path: '/api/v1/audit/events?limit=5', headers: h }] },
+    { route: 'GET /api/v1/audit/events/stream', guard: 'audit', expect: AUDIT, build: (h) => [{ method: 'GET', path: '/api/v1/audit/events/stream?after=0', headers: h, sse: true }] },
+  ];
+
+  /** Credentials per (guard, column), minted once. */
+  const credentialCache = new Map<string, Promise<Record<string, string>>>();
+  const credentials = (guard: Guard, column: Column): Promise<Record<string, string>> => {
+    const key = `${guard}/${column}`;
+    let p = credentialCache.get(key);
+    if (!p) {
+      p = mintCredentials(guard, column);
+      credentialCache.set(key, p);
+    }
+    return p;
+  };
+  async function mintCredentials(guard: Guard, column: Column): Promise<Record<string, string>> {
+    const scopes = ROUTE_SCOPES[guard];
+    const now = Math.floor(Date.now() / 1000);
+    switch (column) {
+      case 'none':
+        return {};
+      case 'expired':
+        return mint.headers(await mint.opTok({ scopes, iat: now - 7200, exp: now - 3600 }), await mint.poe());
+      case 'wrongAudience':
+        return mint.headers(await mint.opTok({ scopes, audience: 'ledger-admin' }), await mint.poe());
+      case 'wrongScope':
+        return mint.headers(await mint.opTok({ scopes: OTHER_SCOPES[guard] }), await mint.poe());
+      case 'foreignPoe':
+        return mint.headers(await mint.opTok({ scopes, tenant: 'acme', subject: 'dev:acme' }), await mint.poe({ tenant: 'globex', subject: 'dev:acme' }));
+      case 'signer':
+        return svc.tokens({ scopes: ['signer.sign'] });
+      case 'auditor':
+        return svc.tokens({ scopes: ['ledger.audit'] });
+      case 'admin':
+        return svc.tokens({ scopes: ['ledger.admin'] });
+      case 'forgedApprover':
+        // The strongest thing an approver holds: a genuine signature over a real proposal.
+        return { 'x-approver-id': approverId(1), 'x-approver-signature': sign(null, approvalMessage(fx.proposal), approverKey(1)).toString('base64') };
+    }
+  }
+
+  const waitFor = async (what: string, ok: () => Promise<boolean>) => {
+    const deadline = Date.now() + 10_000;
+    while (!(await ok())) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+
+  beforeAll(async () => {
+    svc = await startTestService({ SIGLEDGER_CHECKPOINT_INTERVAL_MS: '10', SIGLEDGER_ROTATION_CRON: 'off' });
+    mint = await devTokenMinter(svc.dataDir);
+    fx.admin = await svc.tokens({ scopes: ['ledger.admin'] });
+    const signed = await call(json('POST', '/api/v1/signer/sign/dsse', await svc.tokens(), { payloadType: 'text/plain', payload: b64('authz matrix fixture') }));
+    expect(signed.status).toBe(201);
+    fx.bundleId = String(signed.body!.bundleId);
+    fx.keyId = String(signed.body!.keyId);
+    await waitFor('a checkpoint covering entry 0', async () => (await call({ method: 'GET', path: '/api/v1/log/entries/0', headers: {} })).status === 200);
+    await waitFor('anchors', async () => (await call({ method: 'GET', path: '/api/v1/trust/anchors', headers: {} })).status === 200);
+    const c = await openCeremony('authz matrix fixture');
+    fx.ceremonyId = c.ceremonyId;
+    fx.proposal = c.proposal;
+    const rotation = await call(json('POST', '/api/v1/rotations', fx.admin, { reason: 'authz matrix fixture' }));
+    expect(rotation.status).toBe(202);
+    fx.rotationId = String(rotation.body!.rotationId);
+  });
+  afterAll(async () => {
+    await svc?.stop();
+  });
+
+  it('has exactly one row per registered (and described) route', () => {
+    const rows = ROWS.map((r) => r.route);
+    expect(new Set(rows).size).toBe(rows.length);
+    const registered = new Set(
+      svc.app.routes
+        .filter((r) => r.method !== 'ALL')
+        .map((r) => `${r.method} ${r.path.replace(/:([A-Za-z]+)(\{[^}]*\})?/g, '{$1}').replace(/\/\*$/, '/{path}')}`),
+    );
+    const described = new Set(Object.entries(openApiDocument('test').paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`)));
+    expect([...registered].sort()).toEqual([...rows].sort());
+    expect([...described].sort()).toEqual([...rows].sort());
+  });
+
+  for (const row of ROWS) {
+    describe(row.route, () => {
+      COLUMNS.forEach((column, i) => {
+        const expected = row.expect[i]!;
+        it(`${column} → ${expected}`, async () => {
+          const requests = await row.build(await credentials(row.guard, column), column);
+          expect(requests.length).toBeGreaterThan(0);
+          for (const r of requests) {
+            let res = await call(r);
+            if (row.settle) {
+              const deadline = Date.now() + 5_000;
+              while (res.status === 503 && Date.now() < deadline) {
+                await new Promise((ok) => setTimeout(ok, 20));
+                res = await call(r);
+              }
+            }
+            const where = `${r.method} ${r.path} as ${column}: ${JSON.stringify(res.body ?? res.contentType)}`;
+            expect(res.status, where).toBe(expected);
+            if (expected >= 400) {
+              expect(res.contentType, where).toBe('application/problem+json');
+              expect(res.body?.code, where).toEqual(expect.any(String));
+              expect(res.body?.code, where).toBe(CODE_BY_STATUS[expected]);
+              const reason = r.reason ?? REASON_BY_COLUMN[column][expected];
+              if (reason !== undefined) expect(res.body?.reason, where).toBe(reason);
+            } else if (r.sse) {
+              expect(res.contentType, where).toMatch(/^text\/event-stream/);
+            }
+          }
+        });
+      });
+    });
+  }
+});
