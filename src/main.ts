@@ -138,6 +138,14 @@ export async function startService(config: Config, options: { logger?: Logger; n
     cleanups.push(() => store.close());
     const readModel = new SqliteReadModelStore(join(config.dataDir, 'readmodel.db'));
     cleanups.push(() => readModel.close());
+    // Read models are derived: one that is ahead of the history (the store lost or was restored
+    // to an earlier state) would serve what the history no longer holds. Rebuild it instead.
+    const head = await store.headPosition();
+    const ahead = readModel.checkpoints().filter((c) => c.position > head);
+    if (ahead.length > 0) {
+      logger.error({ head, ahead: ahead.map((c) => `${c.projection}@${c.position}`) }, 'read models are ahead of the event history: rebuilding them from the history');
+      for (const c of readModel.checkpoints()) readModel.reset(c.projection);
+    }
     let afterBatch = () => {};
     const runtime = new ProjectionRuntime({
       store,
