@@ -264,7 +264,9 @@ describe('authorization matrix (every route × every kind of caller)', () => {
     expect(rotation.status).toBe(202);
     fx.rotationId = String(rotation.body!.rotationId);
   });
+  let cellsRun = 0;
   afterAll(async () => {
+    console.log(`[authz matrix] ${ROWS.length} routes, ${cellsRun} cells checked`);
     await svc?.stop();
   });
 
@@ -286,6 +288,7 @@ describe('authorization matrix (every route × every kind of caller)', () => {
       COLUMNS.forEach((column, i) => {
         const expected = row.expect[i]!;
         it(`${column} → ${expected}`, async () => {
+          cellsRun++;
           const requests = await row.build(await credentials(row.guard, column), column);
           expect(requests.length).toBeGreaterThan(0);
           for (const r of requests) {
