@@ -13,6 +13,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { errText, isFile, withInstallLock } from './apt.ts';
 
 const run = promisify(execFile);
 
@@ -44,13 +45,6 @@ export type SoftHsmSetup = SoftHsm | { readonly skipped: string };
 
 export const isSoftHsmSkipped = (s: SoftHsmSetup): s is { readonly skipped: string } => 'skipped' in s;
 
-const isFile = (p: string): boolean => {
-  try {
-    return statSync(p).isFile();
-  } catch {
-    return false;
-  }
-};
 
 /** The path of libsofthsm2.so if it is installed (SOFTHSM2_MODULE overrides the search), else undefined. */
 export function findSoftHsmModule(): string | undefined {
@@ -70,35 +64,7 @@ async function findUtil(): Promise<string | undefined> {
   }
 }
 
-const errText = (e: unknown): string => {
-  const x = e as { stderr?: string; message?: string };
-  return (x.stderr?.trim() || x.message || String(e)).split('\n').slice(-3).join(' | ').slice(0, 400);
-};
 
-/** Serialises apt-get between concurrently running test files (vitest forks). */
-async function withInstallLock<T>(fn: () => Promise<T>): Promise<T> {
-  const lock = join(tmpdir(), 'sigledger-softhsm-install.lock');
-  const deadline = Date.now() + 10 * 60_000;
-  for (;;) {
-    try {
-      mkdirSync(lock);
-      break;
-    } catch {
-      try {
-        if (Date.now() - statSync(lock).mtimeMs > 10 * 60_000) rmSync(lock, { recursive: true, force: true });
-      } catch {
-        /* gone meanwhile */
-      }
-      if (Date.now() > deadline) throw new Error('timed out waiting for another SoftHSM2 installation');
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    rmSync(lock, { recursive: true, force: true });
-  }
-}
 
 /**
  * Makes sure libsofthsm2.so and softhsm2-util are present: returns their paths, installing the
@@ -119,7 +85,7 @@ export async function ensureSoftHsmInstalled(): Promise<{ module: string; util: 
   }
   if (!existsSync('/usr/bin/apt-get')) return { skipped: 'SoftHSM2 is not installed and apt-get is not available to install it' };
 
-  return withInstallLock(async () => {
+  return withInstallLock('softhsm', async () => {
     const again = await present();
     if (again) return again;
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
