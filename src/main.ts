@@ -138,14 +138,6 @@ export async function startService(config: Config, options: { logger?: Logger; n
     cleanups.push(() => store.close());
     const readModel = new SqliteReadModelStore(join(config.dataDir, 'readmodel.db'));
     cleanups.push(() => readModel.close());
-    // Read models are derived: one that is ahead of the history (the store lost or was restored
-    // to an earlier state) would serve what the history no longer holds. Rebuild it instead.
-    const head = await store.headPosition();
-    const ahead = readModel.checkpoints().filter((c) => c.position > head);
-    if (ahead.length > 0) {
-      logger.error({ head, ahead: ahead.map((c) => `${c.projection}@${c.position}`) }, 'read models are ahead of the event history: rebuilding them from the history');
-      for (const c of readModel.checkpoints()) readModel.reset(c.projection);
-    }
     let afterBatch = () => {};
     const runtime = new ProjectionRuntime({
       store,
@@ -157,7 +149,10 @@ export async function startService(config: Config, options: { logger?: Logger; n
         logger.error({ ...ctx, code: isLedgerError(err) ? err.code : 'internal', message: (err as Error)?.message }, 'projection error; retrying');
       },
     });
-    runtime.start();
+    const head = await store.headPosition();
+    runtime.start(head);
+    const ahead = runtime.status().filter((p) => p.aheadOfHistory !== undefined);
+    if (ahead.length > 0) logger.error({ head, ahead: ahead.map((p) => `${p.name}@${p.aheadOfHistory}`) }, 'read models were ahead of the event history: rebuilding them from the history');
     cleanups.push(() => runtime.stop());
     const kek = resolveKekFor(config, logger);
     const keyStore = await openKeyStore(config, kek);
@@ -201,11 +196,12 @@ export async function startService(config: Config, options: { logger?: Logger; n
     });
     rotations = new RotationService({ store, runtime, readModel, keyring, tsa, anchors, ceremonies: () => ceremonies, logger, metrics, now, batchSize: config.resignBatchSize, pauseMs: config.resignPauseMs });
     cleanups.push(() => rotations!.stop());
-    // Other instances may rotate: pick up a newly active key and announce new anchors after each fold.
+    // Other instances may rotate: after each fold announce new anchors versions and, when one
+    // arrived (every key change publishes one), pick up a newly active key.
     const previousAfterBatch = afterBatch;
     afterBatch = () => {
       previousAfterBatch();
-      anchors.notify();
+      if (!anchors.notify()) return;
       const active = keyRegistry.list(readModel).find((k) => k.status === 'active');
       if (active && active.keyId !== keyring.active().keyId) void keyring.refresh().catch((err: unknown) => logger.error({ message: (err as Error).message }, 'cannot load the newly active key'));
     };

@@ -84,14 +84,19 @@ export class AnchorsService {
     this.notify();
   }
 
-  /** Called after each projection batch: emits the versions subscribers have not seen. */
-  notify(): void {
+  /**
+   * Called after each projection batch: emits the versions subscribers have not seen. Answers
+   * whether a new version arrived (every key change publishes one, so the caller reloads its
+   * active key only then).
+   */
+  notify(): boolean {
     const latest = this.latest();
-    if (!latest || latest.version <= this.lastNotified) return;
+    if (!latest || latest.version <= this.lastNotified) return false;
     const from = this.lastNotified;
     this.lastNotified = latest.version;
-    if (from === 0) return; // start-up: nothing was announced before
+    if (from === 0) return true; // start-up: nothing was announced before
     for (const v of anchorsProjection.since(this.deps.readModel, from)) this.events.emit('version', v);
+    return true;
   }
 
   /** Versions after `afterVersion` (for a subscriber resuming with Last-Event-ID). */

@@ -84,12 +84,25 @@ function onlyKeys(obj: Record<string, unknown>, allowed: readonly string[], wher
   for (const k of Object.keys(obj)) if (!allowed.includes(k)) throw invalid(`${where} has an unknown field "${k.slice(0, 40)}"`, 'unknown_field', `${where}.${k.slice(0, 40)}`);
 }
 
+/** A ceremony's (or rotation's) reason: a non-empty string of at most MAX_REASON characters. */
+export function parseReason(reason: unknown): string {
+  if (typeof reason !== 'string' || reason.trim().length === 0 || reason.length > MAX_REASON) throw invalid(`reason must be a non-empty string of at most ${MAX_REASON} characters`, 'invalid_reason', 'reason');
+  return reason;
+}
+
+/** Validates a `{reason}` body (POST /api/v1/rotations). */
+export function parseRotationRequest(body: unknown): string {
+  if (!isPlainObject(body)) throw invalid('request body must be a JSON object', 'not_an_object');
+  onlyKeys(body, ['reason'], 'body');
+  return parseReason(body.reason);
+}
+
 /** Validates a caller's `{action, reason}` (attacker input) into an action type, its caller-given parameters and a reason. */
 export function parseOpenRequest(body: unknown): { type: CeremonyActionType; params: Record<string, unknown>; reason: string } {
   if (!isPlainObject(body)) throw invalid('request body must be a JSON object', 'not_an_object');
   onlyKeys(body, ['action', 'reason'], 'body');
-  const { action, reason } = body;
-  if (typeof reason !== 'string' || reason.trim().length === 0 || reason.length > MAX_REASON) throw invalid(`reason must be a non-empty string of at most ${MAX_REASON} characters`, 'invalid_reason', 'reason');
+  const { action } = body;
+  const reason = parseReason(body.reason);
   if (!isPlainObject(action) || !isCeremonyActionType(action.type)) throw invalid(`action.type must be one of ${CEREMONY_ACTION_TYPES.join(', ')}`, 'invalid_action', 'action.type');
   const { type, ...params } = action;
   return { type, params, reason };

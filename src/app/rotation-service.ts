@@ -25,7 +25,7 @@ import { ed25519Verify, publicKeyFromSpki } from '../crypto/ed25519.ts';
 import { jcsBytes } from '../crypto/jcs.ts';
 import { APPROVERS_STREAM, approversDecider, type ApproversCommand } from '../domain/approvers.ts';
 import { ATTESTATION_PAYLOAD_TYPE, envelopeDigest, keyTransitionStatement, resignStatement } from '../domain/attestations.ts';
-import { awaitsResigning, bundleDecider, bundleStream, latestVersion, type BundleEvent } from '../domain/bundle.ts';
+import { awaitsResigning, bundleDecider, bundleStream, envelopeJson, latestVersion, type BundleEvent } from '../domain/bundle.ts';
 import type { CeremonyState } from '../domain/ceremony.ts';
 import { fold } from '../domain/decider.ts';
 import { KEYRING_STREAM, keyringDecider, type KeyringCommand } from '../domain/keyring.ts';
@@ -351,14 +351,9 @@ export class RotationService {
     const totals = { resigned: 0, failed: 0 };
     let stalls = 0;
     let settled = false;
-    let gaugeAt = 0;
     while (!this.stopped) {
       const batch = bundlesProjection.latestByKey(this.deps.readModel, target.oldKeyId, { limit: batchSize, ...(target.since ? { since: target.since } : {}) });
-      // Counting what remains is O(remaining): refresh the gauge once a second, not per batch.
-      if (this.deps.metrics && (batch.length === 0 || Date.now() - gaugeAt >= 1000)) {
-        gaugeAt = Date.now();
-        this.deps.metrics.rotationRemaining.set({ rotation: target.rotationId }, bundlesProjection.countLatestByKey(this.deps.readModel, target.oldKeyId, target.since ?? undefined));
-      }
+      this.deps.metrics?.rotationRemaining.set({ rotation: target.rotationId }, this.remaining(target.rotationId, target.oldKeyId, target.since));
       if (batch.length === 0) {
         if (settled) break;
         // A signing that picked the outgoing key just before the switch may still be landing:
@@ -465,4 +460,3 @@ export class RotationService {
   }
 }
 
-const envelopeJson = (e: DsseEnvelope) => ({ payloadType: e.payloadType, payload: e.payload, signatures: e.signatures.map((s) => ({ keyid: s.keyid, sig: s.sig })) });

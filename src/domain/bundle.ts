@@ -143,7 +143,8 @@ export type RecordResignFailure = {
 };
 export type BundleCommand = SignBundle | ResignBundle | RecordResignFailure;
 
-const envelopeJson = (e: DsseEnvelope): EnvelopeJson => ({ payloadType: e.payloadType, payload: e.payload, signatures: e.signatures.map((s) => ({ keyid: s.keyid, sig: s.sig })) });
+/** The JSON form an event stores of a DSSE envelope (exactly its three fields). */
+export const envelopeJson = (e: DsseEnvelope): EnvelopeJson => ({ payloadType: e.payloadType, payload: e.payload, signatures: e.signatures.map((s) => ({ keyid: s.keyid, sig: s.sig })) });
 
 /** Whether the bundle's latest version is by `keyId` and has not been recorded as failing verification. */
 export function awaitsResigning(state: BundleState, keyId: string): boolean {

@@ -6,6 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Context } from 'hono';
 import { LedgerError } from '../errors.ts';
+import { readLimited } from '../util/read-limited.ts';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 
@@ -73,33 +74,12 @@ export function readBody(c: Context, limit: number): Promise<Uint8Array> {
 /** Reads at most `limit` bytes of a WHATWG request body; throws `payload_too_large` (413) beyond it. */
 export async function readBodyLimited(req: Request, limit: number): Promise<Uint8Array> {
   checkDeclaredLength(req.headers.get('content-length'), limit);
-  if (!req.body) return new Uint8Array(0);
-  const reader = req.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
   try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      total += value.byteLength;
-      if (total > limit) {
-        void reader.cancel().catch(() => {});
-        throw tooLarge(limit);
-      }
-      chunks.push(value);
-    }
+    return await readLimited(req.body, limit, () => tooLarge(limit));
   } catch (err) {
     if (err instanceof LedgerError) throw err;
     throw new LedgerError('bad_request', 'the request body could not be read completely', { reason: 'body_aborted' });
   }
-  if (chunks.length === 1) return chunks[0]!;
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const c of chunks) {
-    out.set(c, offset);
-    offset += c.byteLength;
-  }
-  return out;
 }
 
 /** Requires a JSON media type, reads within `limit`, decodes strict UTF-8 and parses. */

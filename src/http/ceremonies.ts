@@ -6,7 +6,7 @@
  */
 import { Hono } from 'hono';
 import type { CeremonyService } from '../app/ceremony-service.ts';
-import { parseOpenRequest } from '../app/ceremony-service.ts';
+import { parseOpenRequest, parseRotationRequest } from '../app/ceremony-service.ts';
 import type { RotationService } from '../app/rotation-service.ts';
 import { LedgerError } from '../errors.ts';
 import { readJsonBody } from './body.ts';
@@ -15,7 +15,6 @@ import type { CallerAuthenticator, QuotaGate } from './signer.ts';
 export const ADMIN_SCOPE = 'ledger.admin';
 const BODY_LIMIT = 16 * 1024;
 const ROTATION_ID_RE = /^rot-[A-Za-z0-9-]{1,64}$/;
-const MAX_REASON = 1024;
 
 export interface CeremonyRouteDeps {
   readonly ceremonies: CeremonyService;
@@ -59,12 +58,7 @@ export function ceremonyRoutes(deps: CeremonyRouteDeps): Hono {
 
   app.post('/api/v1/rotations', async (c) => {
     const caller = await admin(c);
-    const body = await readJsonBody(c, BODY_LIMIT);
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new LedgerError('invalid_request', 'request body must be a JSON object', { reason: 'not_an_object' });
-    const extra = Object.keys(body).filter((k) => k !== 'reason');
-    if (extra.length > 0) throw new LedgerError('invalid_request', `unknown field "${extra[0]!.slice(0, 40)}"`, { reason: 'unknown_field' });
-    const reason = (body as { reason?: unknown }).reason;
-    if (typeof reason !== 'string' || reason.trim().length === 0 || reason.length > MAX_REASON) throw new LedgerError('invalid_request', `reason must be a non-empty string of at most ${MAX_REASON} characters`, { reason: 'invalid_reason', field: 'reason' });
+    const reason = parseRotationRequest(await readJsonBody(c, BODY_LIMIT));
     const view = await deps.ceremonies.open('rotate-key', {}, reason, { actor: caller.subject });
     const rotationId = String(view.proposal.action.rotationId);
     const rotation = deps.rotations.view(rotationId);

@@ -19,6 +19,7 @@ import { createHash } from 'node:crypto';
 import { OciError, type OciErrorCode } from './errors.ts';
 import { isDigest, parseDigest, parseRegistryHost, parseRepositoryName, parseTag, referrersTagFor, registryScheme, type Digest } from './reference.ts';
 import { MEDIA_TYPE, parseDescriptor, parseIndex, type OciDescriptor, type OciIndex } from './types.ts';
+import { readLimited } from '../util/read-limited.ts';
 
 export interface OciCredentials {
   readonly username: string;
@@ -496,31 +497,13 @@ export class OciClient {
       await discard(res);
       throw new OciError('oci_too_large', `${op.what}: answer of ${declared} bytes exceeds the ${limit}-byte limit`, { status: res.status });
     }
-    if (!res.body) return new Uint8Array(0);
-    const reader = res.body.getReader();
-    const chunks: Uint8Array[] = [];
-    let total = 0;
+    const tooLarge = new OciError('oci_too_large', `${op.what}: answer exceeds the ${limit}-byte limit`, { status: res.status });
     try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        total += value.byteLength;
-        if (total > limit) {
-          void reader.cancel().catch(() => undefined);
-          throw new OciError('oci_too_large', `${op.what}: answer exceeds the ${limit}-byte limit`, { status: res.status });
-        }
-        chunks.push(value);
-      }
+      return await readLimited(res.body, limit, () => tooLarge);
     } catch (e) {
+      if (e === tooLarge) throw e;
       throw this.transportError(op, e);
     }
-    const out = new Uint8Array(total);
-    let at = 0;
-    for (const c of chunks) {
-      out.set(c, at);
-      at += c.byteLength;
-    }
-    return out;
   }
 
   /** Error for an unexpected status; reads (bounded) the registry's error codes. */

@@ -30,6 +30,8 @@ export interface ProjectionStatus {
   readonly position: number;
   /** Whether it was rebuilt from 0 at this start. */
   readonly rebuilt: boolean;
+  /** When it was rebuilt because its checkpoint was ahead of the history: that checkpoint. */
+  readonly aheadOfHistory?: number;
 }
 
 interface Waiter {
@@ -44,6 +46,7 @@ interface Entry {
   readonly types: Set<string> | undefined;
   position: number;
   rebuilt: boolean;
+  aheadOfHistory?: number;
 }
 
 export class ProjectionRuntime {
@@ -73,12 +76,18 @@ export class ProjectionRuntime {
   }
 
   /** Loads checkpoints (resetting stale read models) and starts folding in the background. */
-  start(): void {
+  /**
+   * Starts folding. A projection whose checkpoint is missing, of another version, or ahead of
+   * `headPosition` (the store lost or was restored to an earlier state: its read model would
+   * serve what the history no longer holds) is reset and rebuilt from position 0.
+   */
+  start(headPosition?: number): void {
     if (this.started) return;
     this.started = true;
     for (const e of this.entries) {
       const cp = this.readModel.getCheckpoint(e.projection.name);
-      if (!cp || cp.version !== e.projection.version) {
+      if (!cp || cp.version !== e.projection.version || (headPosition !== undefined && cp.position > headPosition)) {
+        if (cp && headPosition !== undefined && cp.position > headPosition) e.aheadOfHistory = cp.position;
         this.readModel.reset(e.projection.name);
         e.position = 0;
         e.rebuilt = true;
@@ -104,6 +113,7 @@ export class ProjectionRuntime {
       version: e.projection.version,
       position: e.position,
       rebuilt: e.rebuilt,
+      ...(e.aheadOfHistory !== undefined ? { aheadOfHistory: e.aheadOfHistory } : {}),
     }));
   }
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../../src/app/logger.ts';
-import { MAX_TIMER_MS, RotationScheduler, type DueRotation, type TickResult } from '../../src/app/rotation-scheduler.ts';
+import { RotationScheduler, type DueRotation, type TickResult } from '../../src/app/rotation-scheduler.ts';
 import { ROTATION_SCHEDULE_STREAM, scheduledIdsFor } from '../../src/domain/rotation-schedule.ts';
 import { ConcurrencyError } from '../../src/errors.ts';
 import type { EventStore } from '../../src/store/port.ts';

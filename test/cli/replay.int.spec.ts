@@ -3,19 +3,16 @@
  * one byte of one stored event changed, one checkpoint forged (with the hash chain re-sealed so
  * only the checkpoint check can see it), or one event deleted: exit 1 naming the position.
  */
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createPrivateKey, createPublicKey, sign } from 'node:crypto';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { devApproverPath } from '../../src/app/approvers-service.ts';
-import { keyIdOf } from '../../src/crypto/ed25519.ts';
-import { approvalMessage } from '../../src/domain/ceremony.ts';
 import { jcs } from '../../src/crypto/jcs.ts';
 import { canonicalEventText, chainHash } from '../../src/store/chain.ts';
 import { runCli } from '../support/cli.ts';
 import { startTestService, type TestService } from '../support/service.ts';
+import { devApproval } from '../support/approvers.ts';
 
 type Json = Record<string, any>;
 
@@ -29,9 +26,7 @@ async function call(svc: TestService, path: string, init: { method?: string; hea
 }
 
 async function approveWith(svc: TestService, ceremony: Json, n: number): Promise<void> {
-  const key = createPrivateKey(readFileSync(devApproverPath(svc.dataDir, n), 'utf8'));
-  const approverId = keyIdOf(createPublicKey(key).export({ format: 'der', type: 'spki' }));
-  await call(svc, `/api/v1/ceremonies/${ceremony.ceremonyId}/approvals`, { method: 'POST', json: { approverId, signature: sign(null, approvalMessage(ceremony.proposal), key).toString('base64') } });
+  await call(svc, `/api/v1/ceremonies/${ceremony.ceremonyId}/approvals`, { method: 'POST', json: devApproval(svc.dataDir, n, ceremony.proposal) });
 }
 
 async function until(fn: () => Promise<boolean>): Promise<void> {
@@ -62,6 +57,25 @@ describe('sigledger replay', () => {
     } finally {
       db.close();
     }
+  };
+
+  /** Rewrites one event's data and recomputes every hash of its stream, so the chain still verifies. */
+  const forgeAndReseal = (dir: string, position: number, forge: (data: Json) => void) => {
+    const stream = rows(dir, 'SELECT stream FROM events WHERE position = ?', position)[0]!.stream as string;
+    exec(dir, (db) => {
+      let previous: string | null = null;
+      for (const e of rows(dir, 'SELECT * FROM events WHERE stream = ? ORDER BY revision', stream)) {
+        let dataJson = String(e.data);
+        if (e.position === position) {
+          const data = JSON.parse(dataJson) as Json;
+          forge(data);
+          dataJson = jcs(data);
+        }
+        const hash = chainHash(previous, canonicalEventText(e.stream, e.revision, { id: e.id, type: e.type, dataJson, metadataJson: e.metadata }));
+        db.prepare('UPDATE events SET data = ?, hash = ? WHERE position = ?').run(dataJson, hash, e.position);
+        previous = hash;
+      }
+    });
   };
 
   beforeAll(async () => {
@@ -129,20 +143,9 @@ describe('sigledger replay', () => {
   describe('when a checkpoint is forged and the hash chain re-sealed over it', () => {
     it('exits 1 naming the checkpoint position (only the checkpoint check can see it)', async () => {
       const dir = copy();
-      const log = rows(dir, "SELECT * FROM events WHERE stream = 'log' ORDER BY revision");
-      const target = log.find((e) => e.type === 'CheckpointPublished' && e.revision > 2)!;
-      exec(dir, (db) => {
-        // Claim another root, then recompute every hash of the log stream from there on.
-        let previous: string | null = log.find((e) => e.revision === target.revision - 1)!.hash;
-        for (const e of log.filter((x) => x.revision >= target.revision)) {
-          const data = JSON.parse(e.data) as Json;
-          if (e.position === target.position) data.rootHash = Buffer.alloc(32, 7).toString('base64');
-          const dataJson = jcs(data);
-          const hash = chainHash(previous, canonicalEventText(e.stream, e.revision, { id: e.id, type: e.type, dataJson, metadataJson: e.metadata }));
-          db.prepare('UPDATE events SET data = ?, hash = ? WHERE position = ?').run(dataJson, hash, e.position);
-          previous = hash;
-        }
-      });
+      const target = rows(dir, "SELECT position FROM events WHERE stream = 'log' AND type = 'CheckpointPublished' AND revision > 2 ORDER BY revision LIMIT 1")[0]!;
+      // Claim another root, and re-seal the log stream's hashes over it.
+      forgeAndReseal(dir, target.position, (data) => (data.rootHash = Buffer.alloc(32, 7).toString('base64')));
       const r = await runCli(['replay', '--data', dir, '--json']);
       expect(r.code).toBe(1);
       const report = JSON.parse(r.stdout) as Json;
@@ -155,20 +158,11 @@ describe('sigledger replay', () => {
   describe('when a signature is forged and the hash chain re-sealed over it', () => {
     it('exits 1: the worker threads find the signature that does not verify', async () => {
       const dir = copy();
-      const [target] = rows(dir, "SELECT * FROM events WHERE type = 'BundleSigned' ORDER BY position LIMIT 1 OFFSET 1");
-      const data = JSON.parse(target!.data) as Json;
-      const sig = Buffer.from(data.envelope.signatures[0].sig, 'base64');
-      sig[5]! ^= 1;
-      data.envelope.signatures[0].sig = sig.toString('base64');
-      // Re-seal the bundle's stream: every later hash depends on this one.
-      exec(dir, (db) => {
-        let previous: string | null = null;
-        for (const e of rows(dir, 'SELECT * FROM events WHERE stream = ? ORDER BY revision', target!.stream)) {
-          const dataJson = e.position === target!.position ? jcs(data) : String(e.data);
-          const hash = chainHash(previous, canonicalEventText(e.stream, e.revision, { id: e.id, type: e.type, dataJson, metadataJson: e.metadata }));
-          db.prepare('UPDATE events SET data = ?, hash = ? WHERE position = ?').run(dataJson, hash, e.position);
-          previous = hash;
-        }
+      const [target] = rows(dir, "SELECT position FROM events WHERE type = 'BundleSigned' ORDER BY position LIMIT 1 OFFSET 1");
+      forgeAndReseal(dir, target!.position, (data) => {
+        const sig = Buffer.from(data.envelope.signatures[0].sig, 'base64');
+        sig[5]! ^= 1;
+        data.envelope.signatures[0].sig = sig.toString('base64');
       });
       const r = await runCli(['replay', '--data', dir, '--json']);
       expect(r.code).toBe(1);

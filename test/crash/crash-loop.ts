@@ -21,18 +21,16 @@
  * The driver does not assert; it returns every violation as a line in `problems` together with
  * the figures, so that both the vitest case and the plain script can report them.
  */
-import { createPrivateKey, createPublicKey, randomInt, sign } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { randomInt } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { devApproverPath } from '../../src/app/approvers-service.ts';
-import { keyIdOf } from '../../src/crypto/ed25519.ts';
 import { sha256Hex } from '../../src/crypto/hash.ts';
 import { bundleIdOf } from '../../src/domain/bundle.ts';
-import { approvalMessage } from '../../src/domain/ceremony.ts';
 import { runCli, startServe, type ServeProcess } from '../support/cli.ts';
 import { verifyConsistency } from '../support/rfc9162-verifier.ts';
+import { devApproval } from '../support/approvers.ts';
 
 type Json = Record<string, any>;
 
@@ -280,9 +278,7 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
     const approve = async (url: string, ceremonyId: string) => {
       const ceremony = (await getJson(`${url}/api/v1/ceremonies/${ceremonyId}`)).body;
       for (const n of [1, 2]) {
-        const key = createPrivateKey(readFileSync(devApproverPath(dataDir, n), 'utf8'));
-        const approverId = keyIdOf(createPublicKey(key).export({ format: 'der', type: 'spki' }));
-        const r = await postJson(`${url}/api/v1/ceremonies/${ceremonyId}/approvals`, {}, { approverId, signature: sign(null, approvalMessage(ceremony.proposal as never), key).toString('base64') });
+        const r = await postJson(`${url}/api/v1/ceremonies/${ceremonyId}/approvals`, {}, devApproval(dataDir, n, ceremony.proposal as never));
         if (r.status !== 200) problem(`approval ${n} of ${ceremonyId}: ${r.status} ${JSON.stringify(r.body)}`);
       }
     };

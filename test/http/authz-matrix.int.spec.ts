@@ -19,16 +19,14 @@
  * The approvals route takes no token: its token columns send a valid approval (approver 1, a
  * fresh ceremony per cell) along with that column's token, which must neither help nor hurt.
  */
-import { createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID, sign } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { devApproverPath } from '../../src/app/approvers-service.ts';
-import { keyIdOf } from '../../src/crypto/ed25519.ts';
-import { approvalMessage, type CeremonyProposal } from '../../src/domain/ceremony.ts';
+import { type CeremonyProposal } from '../../src/domain/ceremony.ts';
 import { openApiDocument } from '../../src/http/openapi.ts';
 import { buildQuery } from '../../src/tsa/tsa.ts';
 import { startTestService, type TestService } from '../support/service.ts';
 import { devTokenMinter, type DevTokenMinter } from '../support/tokens.ts';
+import { approvalBy, devApproval, devApproverId } from '../support/approvers.ts';
 
 const COLUMNS = ['none', 'expired', 'wrongAudience', 'wrongScope', 'foreignPoe', 'signer', 'auditor', 'admin', 'forgedApprover'] as const;
 type Column = (typeof COLUMNS)[number];
@@ -116,9 +114,8 @@ describe('authorization matrix (every route × every kind of caller)', () => {
     rotationId: string;
     admin: Record<string, string>;
   };
-  const approverKey = (n: number) => createPrivateKey(readFileSync(devApproverPath(svc.dataDir, n), 'utf8'));
-  const approverId = (n: number) => keyIdOf(createPublicKey(approverKey(n)).export({ format: 'der', type: 'spki' }));
-  const approval = (n: number, proposal: CeremonyProposal) => ({ approverId: approverId(n), signature: sign(null, approvalMessage(proposal), approverKey(n)).toString('base64') });
+  const approval = (n: number, proposal: CeremonyProposal) => devApproval(svc.dataDir, n, proposal);
+  const approverId = (n: number) => devApproverId(svc.dataDir, n);
 
   const call = async (r: Req) => {
     const ac = new AbortController();
@@ -181,7 +178,7 @@ describe('authorization matrix (every route × every kind of caller)', () => {
         if (col !== 'forgedApprover') return [json('POST', path, h, approval(1, c.proposal))];
         const rogue = generateKeyPairSync('ed25519');
         return [
-          { ...json('POST', path, {}, { approverId: keyIdOf(rogue.publicKey.export({ format: 'der', type: 'spki' })), signature: sign(null, approvalMessage(c.proposal), rogue.privateKey).toString('base64') }), reason: 'not_enrolled' },
+          { ...json('POST', path, {}, approvalBy(rogue.privateKey, c.proposal)), reason: 'not_enrolled' },
           { ...json('POST', path, {}, { approverId: approverId(2), signature: Buffer.alloc(64, 7).toString('base64') }), reason: 'bad_signature' },
         ];
       },
@@ -235,7 +232,7 @@ describe('authorization matrix (every route × every kind of caller)', () => {
         return svc.tokens({ scopes: ['ledger.admin'] });
       case 'forgedApprover':
         // The strongest thing an approver holds: a genuine signature over a real proposal.
-        return { 'x-approver-id': approverId(1), 'x-approver-signature': sign(null, approvalMessage(fx.proposal), approverKey(1)).toString('base64') };
+        return { 'x-approver-id': approverId(1), 'x-approver-signature': devApproval(svc.dataDir, 1, fx.proposal).signature };
     }
   }
 

@@ -3,24 +3,19 @@
  * enrolment (anchors chain), a threshold of 0, and the anchors SSE stream. In-process service
  * with a clock the test moves.
  */
-import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { devApproverPath } from '../../src/app/approvers-service.ts';
 import { keyIdOf } from '../../src/crypto/ed25519.ts';
 import { verifyAnchorsSuccessor, type AnchorsDocument } from '../../src/domain/anchors.ts';
-import { approvalMessage, type CeremonyProposal } from '../../src/domain/ceremony.ts';
 import { startTestService, type TestService } from '../support/service.ts';
 import { http, type Json } from '../support/http.ts';
 import { verifyBundleWithAnchors } from '../support/sigstore.ts';
+import { approvalBy, devApproverKey } from '../support/approvers.ts';
 
 
 
-const approverKey = (svc: TestService, n: number) => createPrivateKey(readFileSync(devApproverPath(svc.dataDir, n), 'utf8'));
-const approval = (key: KeyObject, proposal: CeremonyProposal) => ({
-  approverId: keyIdOf(createPublicKey(key).export({ format: 'der', type: 'spki' })),
-  signature: sign(null, approvalMessage(proposal), key).toString('base64'),
-});
+const approverKey = (svc: TestService, n: number) => devApproverKey(svc.dataDir, n);
+const approval = approvalBy;
 
 async function waitFor<T>(fn: () => Promise<T>, ok: (v: T) => boolean, ms = 20_000): Promise<T> {
   const deadline = Date.now() + ms;

@@ -1,4 +1,4 @@
-import { createPrivateKey, createPublicKey, randomBytes, sign } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -8,6 +8,7 @@ import { isSoftHsmSkipped, setupSoftHsm, type SoftHsmSetup } from '../support/so
 import { devPrivateSeeds, filesUnder, needlesOf, sealedKeySeeds, sealedTsaScalars } from '../support/secrets.ts';
 import { startTestService, type TestService } from '../support/service.ts';
 import { verifyBundle, type ApiKey } from '../support/sigstore.ts';
+import { devApproval } from '../support/approvers.ts';
 
 interface Signed {
   bundleId: string;
@@ -132,11 +133,8 @@ describe('signing keys across restarts', () => {
         expect(opened.status).toBe(202);
         const { rotationId, ceremonyId } = (await opened.json()) as { rotationId: string; ceremonyId: string };
         const ceremony = (await (await svc.app.request(`/api/v1/ceremonies/${ceremonyId}`)).json()) as { proposal: import('../../src/domain/ceremony.ts').CeremonyProposal };
-        const { approvalMessage } = await import('../../src/domain/ceremony.ts');
-        const { keyIdOf } = await import('../../src/crypto/ed25519.ts');
         for (const n of [1, 2]) {
-          const key = createPrivateKey(readFileSync(join(dataDir, 'dev', 'approvers', `approver-${n}.key`), 'utf8'));
-          const body = { approverId: keyIdOf(createPublicKey(key).export({ format: 'der', type: 'spki' })), signature: sign(null, approvalMessage(ceremony.proposal), key).toString('base64') };
+          const body = devApproval(dataDir, n, ceremony.proposal);
           expect((await svc.app.request(`/api/v1/ceremonies/${ceremonyId}/approvals`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).status).toBe(200);
         }
         let rotation: { state: string; newKeyId: string; progress: { resigned: number; failed: number } } | undefined;

@@ -3,15 +3,12 @@
  * rotation re-signs, restarted on the same data dir (it resumes the rotation at start-up), and
  * at the end every bundle has exactly one new version by the new key.
  */
-import { createPrivateKey, createPublicKey, sign } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { devApproverPath } from '../../src/app/approvers-service.ts';
-import { keyIdOf } from '../../src/crypto/ed25519.ts';
-import { approvalMessage } from '../../src/domain/ceremony.ts';
 import { runCli, startServe, type ServeProcess } from '../support/cli.ts';
+import { devApproval } from '../support/approvers.ts';
 
 const BUNDLES = 240;
 type Json = Record<string, any>;
@@ -58,9 +55,7 @@ describe('re-signing across SIGKILL', () => {
       const { rotationId, ceremonyId } = opened.body;
       const ceremony = await get(`${server.url}/api/v1/ceremonies/${ceremonyId}`);
       for (const n of [1, 2]) {
-        const key = createPrivateKey(readFileSync(devApproverPath(dataDir, n), 'utf8'));
-        const approverId = keyIdOf(createPublicKey(key).export({ format: 'der', type: 'spki' }));
-        const r = await post(`${server.url}/api/v1/ceremonies/${ceremonyId}/approvals`, {}, { approverId, signature: sign(null, approvalMessage(ceremony.proposal), key).toString('base64') });
+        const r = await post(`${server.url}/api/v1/ceremonies/${ceremonyId}/approvals`, {}, devApproval(dataDir, n, ceremony.proposal));
         expect(r.status).toBe(200);
       }
 

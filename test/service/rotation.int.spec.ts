@@ -3,8 +3,7 @@
  * of 3 with `sigledger approve`, and check every bundle, attestation and anchors version with
  * independent verification (@sigstore/verify, DSSE over both keys, the anchors chain check).
  */
-import { createPrivateKey, createPublicKey, generateKeyPairSync, sign } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { devApproverPath } from '../../src/app/approvers-service.ts';
 import { ed25519DsseVerifier, verifyEnvelope } from '../../src/crypto/dsse.ts';
@@ -15,6 +14,7 @@ import { runCli } from '../support/cli.ts';
 import { startTestService, type TestService } from '../support/service.ts';
 import { http, type Json } from '../support/http.ts';
 import { verifyBundleWithAnchors } from '../support/sigstore.ts';
+import { approvalBy, devApproval, devApproverId } from '../support/approvers.ts';
 
 const BUNDLES = 50;
 
@@ -156,9 +156,8 @@ describe('rotation', () => {
   describe('when approvals are wrong', () => {
     let ceremony: Json;
     let other: Json;
-    const keyOf = (n: number) => createPrivateKey(readFileSync(devApproverPath(svc.dataDir, n), 'utf8'));
-    const idOf = (n: number) => keyIdOf(createPublicKey(keyOf(n)).export({ format: 'der', type: 'spki' }));
-    const approval = (n: number, proposal: CeremonyProposal) => ({ approverId: idOf(n), signature: sign(null, approvalMessage(proposal), keyOf(n)).toString('base64') });
+    const idOf = (n: number) => devApproverId(svc.dataDir, n);
+    const approval = (n: number, proposal: CeremonyProposal) => devApproval(svc.dataDir, n, proposal);
 
     beforeAll(async () => {
       ceremony = (await http(svc, '/api/v1/ceremonies', { method: 'POST', headers: admin, json: { action: { type: 'update-anchors' }, reason: 'refusal matrix' } })).body;
@@ -172,8 +171,7 @@ describe('rotation', () => {
     const refusals: [string, () => Json, number, string][] = [
       ['a repeated approver', () => approval(1, ceremony.proposal), 409, 'already_approved'],
       ['an approver not enrolled', () => {
-        const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-        return { approverId: keyIdOf(publicKey.export({ format: 'der', type: 'spki' })), signature: sign(null, approvalMessage(ceremony.proposal), privateKey).toString('base64') };
+        return approvalBy(generateKeyPairSync('ed25519').privateKey, ceremony.proposal);
       }, 422, 'not_enrolled'],
       ['a bad signature', () => ({ approverId: idOf(2), signature: Buffer.alloc(64, 7).toString('base64') }), 422, 'bad_signature'],
       ['a signature over another proposal', () => approval(2, other.proposal), 422, 'bad_signature'],

@@ -4,18 +4,16 @@
  * keys, the approvers' keys) and not the KEK appears in the event store, the read models, the
  * service's logs or any response body.
  */
-import { createPrivateKey, createPublicKey, randomBytes, sign } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { devApproverPath } from '../../src/app/approvers-service.ts';
-import { keyIdOf } from '../../src/crypto/ed25519.ts';
-import { approvalMessage } from '../../src/domain/ceremony.ts';
 import { buildQuery } from '../../src/tsa/tsa.ts';
 import { devPrivateSeeds, filesUnder, needlesOf, sealedKeySeeds, sealedTsaScalars } from '../support/secrets.ts';
 import { startTestService, type TestService } from '../support/service.ts';
+import { devApproval } from '../support/approvers.ts';
 
 describe('secrets', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'sigledger-secrets-'));
@@ -33,9 +31,7 @@ describe('secrets', () => {
     return { status: res.status, json: () => JSON.parse(body.toString('utf8')) as Record<string, any> };
   };
   const approve = async (ceremony: Record<string, any>, n: number) => {
-    const key = createPrivateKey(readFileSync(devApproverPath(dataDir, n), 'utf8'));
-    const approverId = keyIdOf(createPublicKey(key).export({ format: 'der', type: 'spki' }));
-    return call(`/api/v1/ceremonies/${ceremony.ceremonyId}/approvals`, { method: 'POST', json: { approverId, signature: sign(null, approvalMessage(ceremony.proposal), key).toString('base64') } });
+    return call(`/api/v1/ceremonies/${ceremony.ceremonyId}/approvals`, { method: 'POST', json: devApproval(dataDir, n, ceremony.proposal) });
   };
   const until = async (fn: () => Promise<boolean>) => {
     for (let i = 0; i < 400 && !(await fn()); i++) await new Promise((r) => setTimeout(r, 25));

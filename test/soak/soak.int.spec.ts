@@ -8,15 +8,12 @@
  * warm-up ends 5 s after the rotation completed (re-signing raises the working set once; a leak
  * shows as growth after that); every accepted signing is in the log under the final checkpoint.
  */
-import { createPrivateKey, createPublicKey, sign } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { devApproverPath } from '../../src/app/approvers-service.ts';
-import { keyIdOf } from '../../src/crypto/ed25519.ts';
-import { approvalMessage } from '../../src/domain/ceremony.ts';
 import { runCli, startServe, type ServeProcess } from '../support/cli.ts';
+import { devApproval } from '../support/approvers.ts';
 
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 60);
 const PLAN = { qps: 40, burst: 40, concurrency: 32, maxArtifactBytes: 64 * 1024 };
@@ -124,9 +121,7 @@ describe('soak', () => {
           rotation = (await opened.json()) as Json;
           const ceremony = (await (await fetch(`${url}/api/v1/ceremonies/${rotation.ceremonyId}`)).json()) as Json;
           for (const k of [1, 2]) {
-            const key = createPrivateKey(readFileSync(devApproverPath(dataDir, k), 'utf8'));
-            const approverId = keyIdOf(createPublicKey(key).export({ format: 'der', type: 'spki' }));
-            const r = await fetch(`${url}/api/v1/ceremonies/${rotation.ceremonyId}/approvals`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ approverId, signature: sign(null, approvalMessage(ceremony.proposal), key).toString('base64') }) });
+            const r = await fetch(`${url}/api/v1/ceremonies/${rotation.ceremonyId}/approvals`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(devApproval(dataDir, k, ceremony.proposal as never)) });
             expect(r.status).toBe(200);
           }
         }

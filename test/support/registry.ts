@@ -12,12 +12,12 @@
  * that nothing keeps running after the tests.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { errText, isFile, withInstallLock } from './apt.ts';
+import { installWithApt, isFile } from './apt.ts';
 
 const run = promisify(execFile);
 
@@ -67,31 +67,7 @@ async function disablePackagedService(): Promise<void> {
 export async function ensureRegistryInstalled(): Promise<{ binary: string } | { skipped: string }> {
   const override = process.env.SIGLEDGER_REGISTRY_BIN;
   if (override) return isFile(override) ? { binary: override } : { skipped: `SIGLEDGER_REGISTRY_BIN=${override} is not a file` };
-  if (isFile(REGISTRY_BINARY)) return { binary: REGISTRY_BINARY };
-  if (process.env.SIGLEDGER_NO_REGISTRY_INSTALL === '1') return { skipped: 'docker-registry is not installed and SIGLEDGER_NO_REGISTRY_INSTALL=1' };
-  if (process.platform !== 'linux') return { skipped: `docker-registry is not installed (auto-install only on Linux, this is ${process.platform})` };
-  if (typeof process.getuid !== 'function' || process.getuid() !== 0) {
-    return { skipped: 'docker-registry is not installed and the tests do not run as root (install it: apt-get install docker-registry)' };
-  }
-  if (!existsSync('/usr/bin/apt-get')) return { skipped: 'docker-registry is not installed and apt-get is not available to install it' };
-
-  return withInstallLock('docker-registry', async () => {
-    if (isFile(REGISTRY_BINARY)) return { binary: REGISTRY_BINARY };
-    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    const install = () => run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'docker-registry'], { env, timeout: 5 * 60_000 });
-    try {
-      await install();
-    } catch (first) {
-      try {
-        await run('apt-get', ['update', '-qq'], { env, timeout: 5 * 60_000 });
-        await install();
-      } catch (second) {
-        return { skipped: `docker-registry could not be installed with apt-get: ${errText(second)} (first attempt: ${errText(first)})` };
-      }
-    }
-    await disablePackagedService();
-    return isFile(REGISTRY_BINARY) ? { binary: REGISTRY_BINARY } : { skipped: `apt-get installed docker-registry but ${REGISTRY_BINARY} is missing` };
-  });
+  return installWithApt('docker-registry', 'docker-registry', 'SIGLEDGER_NO_REGISTRY_INSTALL', async () => (isFile(REGISTRY_BINARY) ? { binary: REGISTRY_BINARY } : undefined), disablePackagedService);
 }
 
 async function freePort(): Promise<number> {

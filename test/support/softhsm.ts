@@ -9,11 +9,11 @@
  * again while another set-up is live re-points SOFTHSM2_CONF for everything opened afterwards.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { errText, isFile, withInstallLock } from './apt.ts';
+import { errText, installWithApt, isFile } from './apt.ts';
 
 const run = promisify(execFile);
 
@@ -76,33 +76,7 @@ export async function ensureSoftHsmInstalled(): Promise<{ module: string; util: 
     const util = await findUtil();
     return module && util ? { module, util } : undefined;
   };
-  const found = await present();
-  if (found) return found;
-  if (process.env.SIGLEDGER_NO_SOFTHSM_INSTALL === '1') return { skipped: 'SoftHSM2 is not installed and SIGLEDGER_NO_SOFTHSM_INSTALL=1' };
-  if (process.platform !== 'linux') return { skipped: `SoftHSM2 is not installed (install it with your package manager; auto-install only on Linux, this is ${process.platform})` };
-  if (typeof process.getuid !== 'function' || process.getuid() !== 0) {
-    return { skipped: 'SoftHSM2 is not installed and the tests do not run as root (install it: apt-get install softhsm2)' };
-  }
-  if (!existsSync('/usr/bin/apt-get')) return { skipped: 'SoftHSM2 is not installed and apt-get is not available to install it' };
-
-  return withInstallLock('softhsm', async () => {
-    const again = await present();
-    if (again) return again;
-    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    const install = () => run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'softhsm2'], { env, timeout: 5 * 60_000 });
-    try {
-      await install();
-    } catch (first) {
-      try {
-        await run('apt-get', ['update', '-qq'], { env, timeout: 5 * 60_000 });
-        await install();
-      } catch (second) {
-        return { skipped: `SoftHSM2 could not be installed with apt-get: ${errText(second)} (first attempt: ${errText(first)})` };
-      }
-    }
-    const installed = await present();
-    return installed ?? { skipped: 'apt-get installed softhsm2 but libsofthsm2.so or softhsm2-util was not found in the usual places' };
-  });
+  return installWithApt('softhsm2', 'SoftHSM2', 'SIGLEDGER_NO_SOFTHSM_INSTALL', present);
 }
 
 export interface SoftHsmOptions {
