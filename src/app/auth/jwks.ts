@@ -33,6 +33,7 @@ import {
   type KeyObject,
 } from 'jose';
 import { ConfigError, LedgerError } from '../../errors.ts';
+import { readLimited } from '../../util/read-limited.ts';
 
 /** The JWS algorithms this ledger accepts, for OpToks and PoEs alike. */
 export const ALLOWED_JWS_ALGORITHMS = ['EdDSA', 'ES256'] as const;
@@ -310,21 +311,8 @@ function unavailable(message: string, cause?: unknown): LedgerError {
 async function readCapped(res: Response, cap: number): Promise<string> {
   const declared = Number(res.headers.get('content-length') ?? '0');
   if (declared > cap) throw new errors.JOSEError('JSON Web Key Set HTTP response is too large');
-  if (!res.body) return '';
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > cap) {
-      await reader.cancel();
-      throw new errors.JOSEError('JSON Web Key Set HTTP response is too large');
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+  const bytes = await readLimited(res.body, cap, () => new errors.JOSEError('JSON Web Key Set HTTP response is too large'));
+  return Buffer.from(bytes).toString('utf8');
 }
 
 function seconds(v: number, what: string): number {
