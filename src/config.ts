@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import { compileRotationCron } from './app/rotation-scheduler.ts';
 import { CEREMONY_ACTION_TYPES, type CeremonyActionType } from './domain/ceremony.ts';
 import { ConfigError, isLedgerError } from './errors.ts';
+import { parseRegistryHost } from './oci/reference.ts';
 
 export type StoreKind = 'sqlite' | 'esdb';
 export type AuthMode = 'dev' | 'jwks';
@@ -56,6 +57,23 @@ export interface Config {
   readonly resignBatchSize: number;
   /** Pause between re-signing batches, to leave room for live signing (SIGLEDGER_RESIGN_PAUSE_MS, default 0). */
   readonly resignPauseMs: number;
+  /** Release integrity through OCI referrers (verify/referrers route and signing gate). */
+  readonly release: ReleaseConfig;
+}
+
+export interface ReleaseConfig {
+  /** SIGLEDGER_RELEASE_VERIFY: `required` refuses signing unless the caller's scanner image has a trusted bundle. Default `off`. */
+  readonly verify: 'off' | 'required';
+  /** How long a verdict is reused, in seconds (SIGLEDGER_RELEASE_CACHE_SECONDS, default 300; untrusted verdicts at most 30). */
+  readonly cacheSeconds: number;
+  /** Registries spoken to over plain HTTP besides loopback ones (SIGLEDGER_INSECURE_REGISTRIES, `host[:port]`, comma-separated). */
+  readonly insecureRegistries: readonly string[];
+  /** The only registries the service may contact (SIGLEDGER_REGISTRIES, comma-separated); null: any. */
+  readonly allowedRegistries: readonly string[] | null;
+  /** Time bound of one registry operation (SIGLEDGER_REGISTRY_TIMEOUT_MS, default 10000). */
+  readonly registryTimeoutMs: number;
+  /** Raw SIGLEDGER_REGISTRY_CREDENTIALS (JSON file path or inline JSON `{"host[:port]":{"username","password"}}`); never logged. */
+  readonly registryCredentials: string | undefined;
 }
 
 /** Flag values as parsed from the command line (undefined when not given). */
@@ -122,6 +140,39 @@ function parseCeremonyThresholds(raw: string | undefined): Readonly<Partial<Reco
     out[type as CeremonyActionType] = value;
   }
   return Object.freeze(out);
+}
+
+function parseRegistryList(raw: string | undefined, name: string): string[] | null {
+  if (raw === undefined || raw.trim() === '') return null;
+  const out: string[] = [];
+  for (const item of raw.split(',')) {
+    const host = item.trim().toLowerCase();
+    try {
+      parseRegistryHost(host);
+    } catch {
+      throw new ConfigError(`${name} must be a comma-separated list of registry hosts (host or host:port), got "${truncate(item.trim())}"`);
+    }
+    if (!out.includes(host)) out.push(host);
+  }
+  return out;
+}
+
+function parseRelease(env: NodeJS.ProcessEnv): ReleaseConfig {
+  const verifyRaw = (env.SIGLEDGER_RELEASE_VERIFY || 'off').trim();
+  if (verifyRaw !== 'off' && verifyRaw !== 'required') throw new ConfigError(`SIGLEDGER_RELEASE_VERIFY must be "off" or "required", got "${truncate(verifyRaw)}"`);
+  const cacheRaw = env.SIGLEDGER_RELEASE_CACHE_SECONDS;
+  const timeoutRaw = env.SIGLEDGER_REGISTRY_TIMEOUT_MS;
+  return Object.freeze({
+    verify: verifyRaw,
+    cacheSeconds: cacheRaw ? parseIntStrict(cacheRaw, 'SIGLEDGER_RELEASE_CACHE_SECONDS', 0, 86_400) : 300,
+    insecureRegistries: Object.freeze(parseRegistryList(env.SIGLEDGER_INSECURE_REGISTRIES, 'SIGLEDGER_INSECURE_REGISTRIES') ?? []),
+    allowedRegistries: (() => {
+      const list = parseRegistryList(env.SIGLEDGER_REGISTRIES, 'SIGLEDGER_REGISTRIES');
+      return list === null ? null : Object.freeze(list);
+    })(),
+    registryTimeoutMs: timeoutRaw ? parseIntStrict(timeoutRaw, 'SIGLEDGER_REGISTRY_TIMEOUT_MS', 100, 120_000) : 10_000,
+    registryCredentials: env.SIGLEDGER_REGISTRY_CREDENTIALS || undefined,
+  });
 }
 
 function parseApprovers(raw: string | undefined): readonly string[] {
@@ -212,7 +263,10 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env): 
   const pauseRaw = env.SIGLEDGER_RESIGN_PAUSE_MS;
   const resignPauseMs = pauseRaw ? parseIntStrict(pauseRaw, 'SIGLEDGER_RESIGN_PAUSE_MS', 0, 60_000) : 0;
 
+  const release = parseRelease(env);
+
   return {
+    release,
     resignBatchSize,
     resignPauseMs,
     rotationCron,

@@ -33,6 +33,15 @@ export type ErrorCode =
   | 'idempotency_key_reused'
   // ceremonies and rotations
   | 'approval_rejected'
+  // release integrity (OCI referrers)
+  /** the caller's scanner image has no trusted bundle (or names none): signing refused */
+  | 'release_untrusted'
+  /** the registry is not among SIGLEDGER_REGISTRIES */
+  | 'registry_not_allowed'
+  /** the registry did not answer in time or could not be reached: nothing decided, fail closed */
+  | 'registry_unavailable'
+  /** the registry answered, but wrongly (status, size, content type, redirect, auth) */
+  | 'registry_error'
   // http
   | 'bad_request'
   | 'not_found'

@@ -22,6 +22,8 @@ import { CeremonyService } from './app/ceremony-service.ts';
 import { RotationScheduler } from './app/rotation-scheduler.ts';
 import { RotationService } from './app/rotation-service.ts';
 import { TsaService } from './app/tsa-service.ts';
+import { loadRegistryCredentials, ReleaseService } from './app/release-service.ts';
+import { trustedRootDocument } from './app/trust.ts';
 import { Ledger } from './app/ledger.ts';
 import { createLogger, type Logger } from './app/logger.ts';
 import { createMetrics } from './app/metrics.ts';
@@ -227,6 +229,19 @@ export async function startService(config: Config, options: { logger?: Logger; n
       cleanups.push(() => scheduler!.stop());
     }
     const anonymous = createQuotas({ plans: { anonymous: { qps: config.tsaAnonymousQps, burst: config.tsaAnonymousQps * 2, concurrency: 16, maxArtifactBytes: 64 * 1024 } } });
+    const release = new ReleaseService({
+      config: config.release,
+      credentials: loadRegistryCredentials(config.release.registryCredentials),
+      trust: () => {
+        const latest = anchors.latest();
+        return latest ? { trustedRoot: trustedRootDocument(log, tsa), anchors: latest } : undefined;
+      },
+      keyStatus: (keyId) => keyring.get(keyId)?.status,
+      logger,
+      now,
+      onVerdict: (result, cached) => metrics.releaseVerdicts.inc({ result, cached: String(cached) }),
+    });
+    if (release.required) logger.info({ cacheSeconds: config.release.cacheSeconds, registries: config.release.allowedRegistries ?? 'any' }, 'release verification required: signing needs a trusted scanner release');
     const ledger = new Ledger({ store, readModel, runtime, metrics });
     const audit = new AuditService({ store });
     return await listen(config, {
@@ -237,7 +252,7 @@ export async function startService(config: Config, options: { logger?: Logger; n
       store,
       readModel,
       keyStore,
-      signing: { signing, keyring, auth, quotas, readModel, anchors },
+      signing: { signing, keyring, auth, quotas, readModel, anchors, release },
       log,
       timestamps: { tsa, auth, quotas, anonymous },
       internals: { runtime, keyring, tsa, rotations, audit },

@@ -14,6 +14,7 @@ export interface Metrics {
   readonly signDuration: Histogram<'result' | 'backend'>;
   readonly signRefusals: Counter<'reason'>;
   readonly resignings: Counter<'result'>;
+  readonly releaseVerdicts: Counter<'result' | 'cached'>;
   readonly rotationRemaining: Gauge<'rotation'>;
 }
 
@@ -83,6 +84,12 @@ export function createMetrics(): Metrics {
       name: 'sigledger_sign_refusals_total',
       help: 'Signing requests refused before anything was appended (auth, entitlement, quota, size, validation), by reason.',
       labelNames: ['reason'],
+      registers: [registry],
+    }),
+    releaseVerdicts: new Counter({
+      name: 'sigledger_release_verdicts_total',
+      help: 'Release-integrity verdicts (OCI referrers): trusted, untrusted, or error (registry failure); cached or looked up',
+      labelNames: ['result', 'cached'],
       registers: [registry],
     }),
     resignings: new Counter({

@@ -60,9 +60,10 @@ const COMMANDS: Record<string, Command> = {
   },
   token: {
     summary: 'dev mode only: print {"authorization":"Bearer …","poe":"…"} for the local dev issuer',
-    usage: 'sigledger token [--data DIR] [--tenant T] [--plan P] [--scope S]... [--subject SUB] [--ttl SECONDS]',
+    usage: 'sigledger token [--data DIR] [--tenant T] [--plan P] [--scope S]... [--subject SUB] [--ttl SECONDS] [--scanner-image HOST/NAME@sha256:HEX]',
     options: {
       data: { type: 'string' },
+      'scanner-image': { type: 'string' },
       tenant: { type: 'string' },
       plan: { type: 'string' },
       scope: { type: 'string', multiple: true },
@@ -85,6 +86,7 @@ const COMMANDS: Record<string, Command> = {
         ...(values.subject !== undefined ? { subject: values.subject as string } : {}),
         ...(scopes && scopes.length > 0 ? { scopes } : {}),
         ...(ttlRaw !== undefined ? { ttlSeconds: Number(ttlRaw) } : {}),
+        ...(values['scanner-image'] !== undefined ? { scannerImage: values['scanner-image'] as string } : {}),
       });
       io.out(JSON.stringify({ authorization: tokens.authorization, poe: tokens.poe }));
       return 0;
@@ -138,6 +140,24 @@ const COMMANDS: Record<string, Command> = {
       if (!bundle || !trust) throw new ConfigError('--bundle and --trust are required');
       const { verify } = await import('./verify.ts');
       return verify({ bundle, trust, ...(values.artifact !== undefined ? { artifact: values.artifact as string } : {}), json: values.json === true }, io);
+    },
+  },
+  attach: {
+    summary: 'attach a bundle to an image as an OCI referrer (referrers API, else the referrers tag index)',
+    usage: 'sigledger attach --registry URL --image [HOST[:PORT]/]NAME@sha256:HEX --bundle FILE [--json]',
+    options: {
+      registry: { type: 'string' },
+      image: { type: 'string' },
+      bundle: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    async run(values, io) {
+      const registry = values.registry as string | undefined;
+      const image = values.image as string | undefined;
+      const bundle = values.bundle as string | undefined;
+      if (!registry || !image || !bundle) throw new ConfigError('--registry, --image and --bundle are required');
+      const { attach } = await import('./attach.ts');
+      return attach({ registry, image, bundle, json: values.json === true }, io);
     },
   },
   kit: {

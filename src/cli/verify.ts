@@ -24,6 +24,8 @@ import { isEd25519Spki, keyIdOf, rawFromSpki } from '../crypto/ed25519.ts';
 import { sha256Hex } from '../crypto/hash.ts';
 import { jcs } from '../crypto/jcs.ts';
 import { verifyAnchorsSuccessor, type AnchorsDocument } from '../domain/anchors.ts';
+import type { Bundle } from '@sigstore/bundle';
+import { parseLedgerBundle, trustMaterialOf, verifyLedgerBundle } from '../app/bundle-verifier.ts';
 import { ConfigError } from '../errors.ts';
 import { openCheckpoint, openNote, parseCheckpointBody, MAX_NOTE_BYTES, type Checkpoint } from '../log/checkpoint.ts';
 
@@ -623,20 +625,13 @@ export async function verify(options: VerifyOptions, io: VerifyIo): Promise<numb
   }
 
   // The bundle.
-  const { bundleFromJSON } = await import('@sigstore/bundle');
-  const { PublicKey, TrustedRoot } = await import('@sigstore/protobuf-specs');
-  const { toSignedEntity, toTrustMaterial, Verifier } = await import('@sigstore/verify');
-  let bundle: ReturnType<typeof bundleFromJSON> | undefined;
+  let bundle: Bundle | undefined;
   try {
     const json = await readJsonFile(options.bundle, LIMITS.bundle, 'the bundle file');
-    if (!isObject(json)) throw new InputError('the bundle file is not a JSON object, so not a Sigstore bundle');
-    try {
-      bundle = bundleFromJSON(json);
-    } catch (err) {
-      throw new InputError(`the bundle file is not a Sigstore bundle (${errorMessage(err)})`);
-    }
-    if (bundle.content.$case !== 'dsseEnvelope') throw new InputError('the bundle carries no DSSE envelope (sigledger bundles sign DSSE envelopes)');
-    if (bundle.verificationMaterial.content.$case !== 'publicKey') throw new InputError('the bundle names a certificate, not a public key (sigledger bundles are keyful)');
+    const parsed = parseLedgerBundle(json);
+    if (!parsed.ok) throw new InputError(`the bundle file ${parsed.detail}`);
+    bundle = parsed.bundle;
+    if (bundle.content.$case !== 'dsseEnvelope' || bundle.verificationMaterial.content.$case !== 'publicKey') throw new InputError('the bundle is not a keyful DSSE bundle');
     const envelope = bundle.content.dsseEnvelope;
     facts.payloadType = envelope.payloadType;
     facts.payload = Buffer.from(envelope.payload);
@@ -657,31 +652,17 @@ export async function verify(options: VerifyOptions, io: VerifyIo): Promise<numb
 
   // Verification with @sigstore/verify, only against trust that verified.
   if (bundle && trust?.anchors) {
+    let material: ReturnType<typeof trustMaterialOf> | undefined;
     try {
-      const keys: Record<string, ReturnType<typeof PublicKey.fromJSON>> = {};
-      for (const [keyId, key] of Object.entries(trust.anchors.keys)) keys[keyId] = PublicKey.fromJSON(key);
-      let material;
-      try {
-        material = toTrustMaterial(TrustedRoot.fromJSON(trust.trustedRoot), keys);
-      } catch (err) {
-        throw new InputError(`trust: trusted_root.json cannot be used (${errorMessage(err)})`);
-      }
-      let entity;
-      try {
-        entity = toSignedEntity(bundle);
-      } catch (err) {
-        throw new InputError(`the bundle's timestamps or key cannot be read (${errorMessage(err)})`);
-      }
-      try {
-        new Verifier(material).verify(entity);
-        const tsa = entity.timestamps.find((t) => t.$case === 'timestamp-authority');
-        if (tsa?.$case === 'timestamp-authority') facts.signedAt = tsa.timestamp.signingTime.toISOString();
-      } catch (err) {
-        throw new InputError(errorMessage(err));
-      }
+      material = trustMaterialOf(trust.trustedRoot, trust.anchors.keys);
     } catch (err) {
-      if (!(err instanceof InputError)) throw err;
-      reasons.push(err.message);
+      reasons.push(`trust: trusted_root.json cannot be used (${errorMessage(err)})`);
+    }
+    if (material) {
+      const check = verifyLedgerBundle(material, trust.anchors.keys, bundle);
+      if (check.ok) {
+        if (check.signedAt) facts.signedAt = check.signedAt;
+      } else reasons.push(check.reason === 'unknown_key' ? `${check.detail} (anchors version ${trust.anchors.version})` : printable(check.detail));
     }
     const key = facts.keyId ? trust.anchors.keys[facts.keyId] : undefined;
     if (key) notes.push(`key: ${facts.keyId} valid from ${key.validFor.start ?? 'the beginning'} until ${key.validFor.end ?? 'further notice'} (anchors version ${trust.anchors.version})`);

@@ -17,6 +17,8 @@ import { registryRoutes, type RegistryRouteDeps } from './registry.ts';
 import { signerRoutes, type CallerAuthenticator, type QuotaGate } from './signer.ts';
 import { ceremonyRoutes, type CeremonyRouteDeps } from './ceremonies.ts';
 import { auditRoutes, type AuditRouteDeps } from './audit.ts';
+import { releaseRoutes } from './release.ts';
+import type { ReleaseService } from '../app/release-service.ts';
 
 export interface AppDeps {
   readonly ledger: Ledger;
@@ -26,7 +28,7 @@ export interface AppDeps {
   /** True once a graceful shutdown began: responses then ask clients to close the connection. */
   readonly draining?: () => boolean;
   /** Signing, bundles and keys; absent in an ops-only app. */
-  readonly signing?: RegistryRouteDeps & { readonly auth: CallerAuthenticator; readonly quotas: QuotaGate };
+  readonly signing?: RegistryRouteDeps & { readonly auth: CallerAuthenticator; readonly quotas: QuotaGate; readonly release?: ReleaseService };
   /** Transparency log and trust routes. */
   readonly log?: LogService;
   /** RFC 3161 timestamping. */
@@ -55,7 +57,8 @@ export function createApp(deps: AppDeps): Hono {
   app.route('/', opsRoutes(deps));
   if (deps.signing) {
     const s = deps.signing;
-    app.route('/', signerRoutes({ signing: s.signing, auth: s.auth, quotas: s.quotas, metrics: deps.metrics, logger: log }));
+    app.route('/', signerRoutes({ signing: s.signing, auth: s.auth, quotas: s.quotas, metrics: deps.metrics, logger: log, ...(s.release ? { release: s.release } : {}) }));
+    if (s.release) app.route('/', releaseRoutes({ release: s.release, auth: s.auth, quotas: s.quotas }));
     app.route('/', registryRoutes(s));
   }
   if (deps.log) app.route('/', logRoutes({ log: deps.log, ...(deps.timestamps ? { tsa: deps.timestamps.tsa } : {}) }));

@@ -13,9 +13,9 @@
  */
 import { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
-import { forbidden } from '../app/auth/authenticator.ts';
 import { DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, MAX_SELECTORS, type AuditFilter, type AuditService } from '../app/audit-service.ts';
 import { isLedgerError, LedgerError } from '../errors.ts';
+import { authenticateAnyScope } from './authorize.ts';
 import type { CallerAuthenticator } from './signer.ts';
 
 export const AUDIT_SCOPE = 'ledger.audit';
@@ -29,8 +29,6 @@ export interface AuditRouteDeps {
   readonly keepAliveMs?: number;
 }
 
-type Header = { req: { header(name: string): string | undefined } };
-
 const POSITION_RE = /^(0|[1-9]\d{0,15})$/;
 const LIMIT_RE = /^[1-9]\d{0,3}$/;
 /** The store's event type rule (src/store/chain.ts), so that any stored type can be asked for. */
@@ -40,22 +38,7 @@ const MAX_STREAM = 256;
 const bad = (reason: string, message: string) => new LedgerError('bad_request', message, { reason });
 
 /** `ledger.audit`, else `ledger.admin`; a caller with neither is 403 `missing_scope`. */
-async function authorize(auth: CallerAuthenticator, c: Header): Promise<void> {
-  const input = { authorization: c.req.header('authorization'), poe: c.req.header('x-proof-of-entitlement') };
-  try {
-    await auth.authenticate({ ...input, requiredScope: AUDIT_SCOPE });
-  } catch (err) {
-    if (!isLedgerError(err) || err.code !== 'forbidden' || err.details?.reason !== 'missing_scope') throw err;
-    try {
-      await auth.authenticate({ ...input, requiredScope: ADMIN_SCOPE });
-    } catch (again) {
-      if (isLedgerError(again) && again.code === 'forbidden' && again.details?.reason === 'missing_scope') {
-        throw forbidden('missing_scope', { requiredScope: AUDIT_SCOPE });
-      }
-      throw again;
-    }
-  }
-}
+const authorize = (auth: CallerAuthenticator, c: Parameters<typeof authenticateAnyScope>[1]) => authenticateAnyScope(auth, c, [AUDIT_SCOPE, ADMIN_SCOPE]);
 
 function parsePosition(raw: string, name: string, reason: string): number {
   if (!POSITION_RE.test(raw) || !Number.isSafeInteger(Number(raw))) throw bad(reason, `"${name}" must be a non-negative safe integer (a position)`);

@@ -5,6 +5,7 @@
 import { Hono } from 'hono';
 import type { LogService } from '../app/log-service.ts';
 import type { TsaService } from '../app/tsa-service.ts';
+import { trustedRootDocument } from '../app/trust.ts';
 import { LedgerError } from '../errors.ts';
 import { decodeEntryBundle, encodeEntryBundle, parseTilePath, TILE_WIDTH, tileWidthAt } from '../log/tiles.ts';
 
@@ -16,18 +17,6 @@ function parseCount(raw: string | undefined, name: string): number {
     throw new LedgerError('bad_request', `"${name}" must be a non-negative integer below 2^53`, { reason: 'invalid_number', parameter: name });
   }
   return Number(raw);
-}
-
-/** The TrustedRoot `timestampAuthorities` entry for the ledger's TSA. */
-function timestampAuthority(tsa: TsaService, origin: string) {
-  const info = tsa.info();
-  return {
-    subject: { organization: 'sigledger', commonName: 'sigledger Time-Stamp Authority' },
-    // The log origin's host part: `sigledger.local/log` → https://sigledger.local/api/v1/timestamp
-    uri: `https://${origin.split('/')[0]}/api/v1/timestamp`,
-    certChain: { certificates: info.certChain.map((rawBytes) => ({ rawBytes })) },
-    validFor: { start: info.validFrom, end: info.validUntil },
-  };
 }
 
 export function logRoutes(deps: { log: LogService; tsa?: TsaService }): Hono {
@@ -95,9 +84,7 @@ export function logRoutes(deps: { log: LogService; tsa?: TsaService }): Hono {
   });
 
   app.get('/api/v1/trust/trusted_root.json', (c) => {
-    const root = log.trustedRoot();
-    const body = deps.tsa ? { ...root, timestampAuthorities: [timestampAuthority(deps.tsa, log.identity().origin)] } : root;
-    return c.body(JSON.stringify(body), 200, { 'content-type': TRUSTED_ROOT_MEDIA_TYPE });
+    return c.body(JSON.stringify(trustedRootDocument(log, deps.tsa)), 200, { 'content-type': TRUSTED_ROOT_MEDIA_TYPE });
   });
 
   return app;

@@ -76,6 +76,32 @@ export function openApiDocument(version: string) {
             '415': problem,
             '422': problem,
             '429': problem,
+            '502': problem,
+            '503': problem,
+          },
+        },
+      },
+      '/api/v1/signer/verify/referrers': {
+        get: {
+          summary: 'Release integrity of an OCI image digest: verifies the Sigstore bundles that refer to it (OCI 1.1 referrers API or the sha256-<hex> tag fallback) against the trust anchors in force',
+          description:
+            'The registry is contacted over HTTPS, or plain HTTP for loopback registries and SIGLEDGER_INSECURE_REGISTRIES; SIGLEDGER_REGISTRIES limits which registries may be contacted. A bundle counts only when it verifies (signature, log inclusion, RFC 3161 timestamp, key validity) and its in-toto statement names the digest. Verdicts are cached for a bounded time (untrusted ones at most 30 s).',
+          security: [{ opTok: ['signer.verify'], poe: [] }, { opTok: ['signer.sign'], poe: [] }],
+          parameters: [
+            { name: 'repository', in: 'query', required: true, description: 'HOST[:PORT]/NAME', schema: { type: 'string', maxLength: 255 } },
+            { name: 'digest', in: 'query', required: true, schema: { type: 'string', pattern: '^sha256:[0-9a-f]{64}$' } },
+          ],
+          responses: {
+            '200': {
+              description:
+                '{digest, repository, trusted, reason: null|"no_referrers"|"no_trusted_bundle", signer: {keyId, algorithm, status, validFor, signedAt, logIndex, bundleDigest}|null, bundles: [{digest, verdict: "trusted"|"untrusted", reason, detail?, keyId?}], source: "referrers_api"|"referrers_tag", anchorsVersion, checkedAt}. Bundle reasons: verified, not_a_bundle, subject_mismatch, unknown_key, key_not_valid, bad_signature, log_entry_mismatch, log_inclusion_failed, bad_timestamp, verification_failed, unreadable, not_checked.',
+            },
+            '400': problem,
+            '401': problem,
+            '403': problem,
+            '429': problem,
+            '502': problem,
+            '503': problem,
           },
         },
       },

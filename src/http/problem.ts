@@ -30,6 +30,10 @@ export const STATUS_BY_CODE: Readonly<Record<ErrorCode, ContentfulStatusCode>> =
   key_state_conflict: 409,
   idempotency_key_reused: 422,
   approval_rejected: 422,
+  release_untrusted: 403,
+  registry_not_allowed: 403,
+  registry_unavailable: 503,
+  registry_error: 502,
   bad_request: 400,
   not_found: 404,
   method_not_allowed: 405,
@@ -51,6 +55,7 @@ const TITLE_BY_STATUS: Record<number, string> = {
   415: 'Unsupported Media Type',
   422: 'Unprocessable Content',
   500: 'Internal Server Error',
+  502: 'Bad Gateway',
   503: 'Service Unavailable',
 };
 
@@ -65,13 +70,16 @@ export interface Problem {
   readonly [extra: string]: unknown;
 }
 
+/** 5xx codes about an upstream (a registry) whose details (its error code) help the caller. */
+const UPSTREAM_CODES: ReadonlySet<ErrorCode> = new Set(['registry_unavailable', 'registry_error']);
+
 export function problemOf(err: unknown): Problem {
   if (isLedgerError(err)) {
     const status = STATUS_BY_CODE[err.code] ?? 500;
     // 5xx details are generic: internals (paths, vendor messages) stay in the server log.
     const detail = status >= 500 && err.code === 'internal' ? 'internal error' : err.message;
     // Client errors carry their (code-chosen, never secret) details, e.g. `reason`, `retryAfterSeconds`.
-    const extra = status < 500 && err.details ? safeDetails(err.details) : {};
+    const extra = (status < 500 || UPSTREAM_CODES.has(err.code)) && err.details ? safeDetails(err.details) : {};
     return { ...extra, type: `https://sigledger.dev/problems/${err.code}`, title: TITLE_BY_STATUS[status] ?? 'Error', status, code: err.code, detail };
   }
   return { type: 'https://sigledger.dev/problems/internal', title: TITLE_BY_STATUS[500]!, status: 500, code: 'internal', detail: 'internal error' };

@@ -1,7 +1,8 @@
 /**
  * `POST /api/v1/signer/sign/dsse` (SPEC §2). Order of checks, cheapest and most telling first:
- * OpTok (401) → entitlement (403) → plan QPS and concurrency (429) → body size while streaming
- * (413) → body shape (400/415) → sign. Every refusal is counted and logged, never appended.
+ * OpTok (401) → entitlement (403) → plan QPS and concurrency (429) → release integrity of the
+ * caller's scanner when required (403 `release_untrusted`, 503/502 when its registry cannot tell)
+ * → body size while streaming (413) → body shape (400/415) → sign. Every refusal is counted and logged, never appended.
  */
 import { Hono } from 'hono';
 import type { Logger } from '../app/logger.ts';
@@ -15,6 +16,15 @@ export interface Caller {
   readonly subject: string;
   readonly tenant: string;
   readonly plan: string;
+  /** The OpTok's `scanner_image` claim (release gating). */
+  readonly scannerImage?: string;
+  readonly scopes?: ReadonlySet<string>;
+}
+
+/** Release gating (SIGLEDGER_RELEASE_VERIFY=required): refuses callers whose scanner is not a trusted release. */
+export interface ReleaseGate {
+  readonly required: boolean;
+  requireTrustedRelease(caller: Caller): Promise<unknown>;
 }
 
 export interface CallerAuthenticator {
@@ -32,6 +42,7 @@ export interface SignerRouteDeps {
   readonly quotas: QuotaGate;
   readonly metrics: Metrics;
   readonly logger: Logger;
+  readonly release?: ReleaseGate;
 }
 
 export const SIGN_SCOPE = 'signer.sign';
@@ -53,6 +64,7 @@ export function signerRoutes(deps: SignerRouteDeps): Hono {
       });
       permit = deps.quotas.acquire(caller.tenant, caller.plan);
       const plan = deps.quotas.planOf(caller.plan);
+      if (deps.release?.required) await deps.release.requireTrustedRelease(caller);
       const idempotencyKey = idempotencyKeyHash(c.req.header('idempotency-key'));
       const body = await readJsonBody(c, bodyLimitFor(plan.maxArtifactBytes));
       const request = parseSignRequest(body, plan.maxArtifactBytes);

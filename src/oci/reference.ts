@@ -113,6 +113,13 @@ export function parseImageReference(s: string): ImageRef {
   return { ...repo, ...(digest !== undefined ? { digest } : {}), ...(tag !== undefined ? { tag } : {}) };
 }
 
+/** `HOST[:PORT]/NAME@sha256:<hex>`: an image pinned by its manifest digest (no tag). */
+export function parsePinnedImage(s: string): ImageRef & { readonly digest: Digest } {
+  const ref = parseImageReference(s);
+  if (ref.digest === undefined || ref.tag !== undefined) throw invalid('image reference', s, 'expected HOST[:PORT]/NAME@sha256:<64 hex> (pinned by digest, no tag)');
+  return ref as ImageRef & { readonly digest: Digest };
+}
+
 /** The referrers tag schema's tag for a subject digest: `sha256-<hex>`. */
 export const referrersTagFor = (digest: Digest): string => digest.replace(':', '-');
 

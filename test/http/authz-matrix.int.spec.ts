@@ -20,6 +20,8 @@
  * fresh ceremony per cell) along with that column's token, which must neither help nor hurt.
  */
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CeremonyProposal } from '../../src/domain/ceremony.ts';
 import { openApiDocument } from '../../src/http/openapi.ts';
@@ -113,6 +115,7 @@ describe('authorization matrix (every route × every kind of caller)', () => {
     proposal: CeremonyProposal;
     rotationId: string;
     admin: Record<string, string>;
+    registry: string;
   };
   const approval = (n: number, proposal: CeremonyProposal) => devApproval(svc.dataDir, n, proposal);
   const approverId = (n: number) => devApproverId(svc.dataDir, n);
@@ -145,6 +148,13 @@ describe('authorization matrix (every route × every kind of caller)', () => {
       guard: 'signer',
       expect: [401, 401, 401, 403, 403, 201, 403, 403, 401],
       build: (h, col) => [json('POST', '/api/v1/signer/sign/dsse', h, { payloadType: 'text/plain', payload: b64(`authz matrix ${col} ${randomUUID()}`) })],
+    },
+    {
+      route: 'GET /api/v1/signer/verify/referrers',
+      guard: 'signer',
+      // The registry (a loopback stub answering 404 to everything) has no referrers: 200, untrusted.
+      expect: [401, 401, 401, 403, 403, 200, 403, 403, 401],
+      build: (h) => [{ method: 'GET', path: `/api/v1/signer/verify/referrers?repository=${encodeURIComponent(`${fx.registry}/acme/scanner`)}&digest=sha256:${'ab'.repeat(32)}`, headers: h }],
     },
     { route: 'GET /api/v1/bundles/{bundleId}', guard: 'public', expect: PUBLIC, build: (h) => [{ method: 'GET', path: `/api/v1/bundles/${fx.bundleId}`, headers: h }] },
     { route: 'GET /api/v1/bundles/{bundleId}/versions/{version}', guard: 'public', expect: PUBLIC, build: (h) => [{ method: 'GET', path: `/api/v1/bundles/${fx.bundleId}/versions/1`, headers: h }] },
@@ -244,7 +254,14 @@ describe('authorization matrix (every route × every kind of caller)', () => {
     }
   };
 
+  let emptyRegistry: Server | undefined;
   beforeAll(async () => {
+    emptyRegistry = createServer((_req, res) => {
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end('{"errors":[{"code":"NAME_UNKNOWN","message":"repository name not known to registry"}]}');
+    });
+    await new Promise<void>((resolve) => emptyRegistry!.listen(0, '127.0.0.1', resolve));
+    fx.registry = `127.0.0.1:${(emptyRegistry.address() as AddressInfo).port}`;
     svc = await startTestService({ SIGLEDGER_CHECKPOINT_INTERVAL_MS: '10', SIGLEDGER_ROTATION_CRON: 'off' });
     mint = await devTokenMinter(svc.dataDir);
     fx.admin = await svc.tokens({ scopes: ['ledger.admin'] });
@@ -265,6 +282,7 @@ describe('authorization matrix (every route × every kind of caller)', () => {
   afterAll(async () => {
     console.log(`[authz matrix] ${ROWS.length} routes, ${cellsRun} cells checked`);
     await svc?.stop();
+    emptyRegistry?.close();
   });
 
   it('has exactly one row per registered (and described) route', () => {

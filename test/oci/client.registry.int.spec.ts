@@ -8,7 +8,7 @@ import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { OciClient, sha256Digest } from '../../src/oci/client.ts';
 import { OciError } from '../../src/oci/errors.ts';
 import { MEDIA_TYPE, EMPTY_JSON, artifactManifest, type OciDescriptor } from '../../src/oci/types.ts';
-import { startRegistry } from '../support/registry.ts';
+import { pushTestImage, startRegistry } from '../support/registry.ts';
 
 const registry = await startRegistry();
 const skipped = 'skipped' in registry ? registry.skipped : undefined;
@@ -38,16 +38,6 @@ async function expectOciError(p: Promise<unknown>, code: string): Promise<OciErr
   return e as OciError;
 }
 
-/** Pushes config + layer + OCI image manifest (tag v1); returns the image descriptor. */
-async function pushImage(client: OciClient, repo: string, seed: string): Promise<OciDescriptor> {
-  const layer = enc(`layer bytes ${seed}`);
-  const layerDesc = await client.pushBlob(repo, layer, MEDIA_TYPE.layerTar);
-  const config = enc(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha256Digest(layer)] } }));
-  const configDesc = await client.pushBlob(repo, config, MEDIA_TYPE.imageConfig);
-  const manifest = { schemaVersion: 2, mediaType: MEDIA_TYPE.imageManifest, config: configDesc, layers: [layerDesc] };
-  const pushed = await client.pushManifest(repo, 'v1', manifest, MEDIA_TYPE.imageManifest);
-  return { mediaType: MEDIA_TYPE.imageManifest, digest: pushed.digest, size: pushed.size };
-}
 
 /** Pushes an artifact referring to `subject` (as `sigledger attach` will) and records it in the fallback index. */
 async function attach(client: OciClient, repo: string, subject: OciDescriptor, artifactType: string, content: string, layerType: string) {
@@ -71,7 +61,7 @@ if (reg) {
     describe('when a tiny image is pushed', () => {
       it('reads the manifest back by tag and digest and verifies blobs', async () => {
         const repo = 'acme/image-roundtrip';
-        const image = await pushImage(client, repo, 'roundtrip');
+        const image = await pushTestImage(client, repo, 'roundtrip');
         const byTag = await client.getManifest(repo, 'v1', [MEDIA_TYPE.imageManifest]);
         expect(byTag.digest).toBe(image.digest);
         expect(byTag.mediaType).toBe(MEDIA_TYPE.imageManifest);
@@ -92,7 +82,7 @@ if (reg) {
     describe('when a bundle artifact is attached to an image', () => {
       it('lists it through the referrers tag fallback after the referrers API answered 404', async () => {
         const repo = 'acme/scanner';
-        const image = await pushImage(client, repo, 'scanner');
+        const image = await pushTestImage(client, repo, 'scanner');
         const bundle = JSON.stringify({ mediaType: MEDIA_TYPE.sigstoreBundle, dsseEnvelope: { payload: 'aGVsbG8=' } });
         const { descriptor, pushed, update } = await attach(client, repo, image, MEDIA_TYPE.sigstoreBundle, bundle, MEDIA_TYPE.sigstoreBundle);
         expect(pushed.ociSubject).toBeUndefined(); // 2.8 does not process subject
@@ -117,7 +107,7 @@ if (reg) {
 
       it('updates the fallback index idempotently', async () => {
         const repo = 'acme/idempotent';
-        const image = await pushImage(client, repo, 'idem');
+        const image = await pushTestImage(client, repo, 'idem');
         const { descriptor, update } = await attach(client, repo, image, MEDIA_TYPE.sigstoreBundle, '{"a":1}', MEDIA_TYPE.sigstoreBundle);
         const again = await client.addReferrerToFallbackIndex(repo, image.digest, descriptor);
         expect(again).toEqual({ digest: update.digest, changed: false });
@@ -130,7 +120,7 @@ if (reg) {
     describe('when referrers of several artifact types exist', () => {
       it('filters by artifactType client-side', async () => {
         const repo = 'acme/filtered';
-        const image = await pushImage(client, repo, 'filtered');
+        const image = await pushTestImage(client, repo, 'filtered');
         const b = await attach(client, repo, image, MEDIA_TYPE.sigstoreBundle, '{"bundle":1}', MEDIA_TYPE.sigstoreBundle);
         const s = await attach(client, repo, image, SBOM, '{"sbom":1}', SBOM);
         expect((await client.listReferrers(repo, image.digest)).manifests.map((m) => m.digest)).toEqual([b.descriptor.digest, s.descriptor.digest]);
@@ -143,7 +133,7 @@ if (reg) {
     describe('when a digest has no referrers', () => {
       it('answers an empty list (fallback tag absent)', async () => {
         const repo = 'acme/lonely';
-        const image = await pushImage(client, repo, 'lonely');
+        const image = await pushTestImage(client, repo, 'lonely');
         expect(await client.listReferrers(repo, image.digest)).toEqual({ manifests: [], source: 'referrers_tag' });
         expect(await client.listReferrers('acme/never-pushed', sha256Digest(enc('x')))).toEqual({ manifests: [], source: 'referrers_tag' });
       });

@@ -18,6 +18,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { installWithApt, isFile } from './apt.ts';
+import { sha256Digest, type OciClient } from '../../src/oci/client.ts';
+import { MEDIA_TYPE, type OciDescriptor } from '../../src/oci/types.ts';
 
 const run = promisify(execFile);
 
@@ -166,4 +168,16 @@ export async function startRegistry(options: { readyTimeoutMs?: number } = {}): 
     lastError = `${problem}${output.trim() ? `: ${output.trim().split('\n').slice(-3).join(' | ').slice(0, 400)}` : ''}`;
   }
   return { skipped: `docker-registry could not be started: ${lastError}` };
+}
+
+/** Pushes a tiny image (config + one layer + OCI image manifest, tag v1); returns its descriptor. */
+export async function pushTestImage(client: OciClient, repo: string, seed: string): Promise<OciDescriptor> {
+  const enc = (t: string) => new TextEncoder().encode(t);
+  const layer = enc(`layer bytes ${seed}`);
+  const layerDesc = await client.pushBlob(repo, layer, MEDIA_TYPE.layerTar);
+  const config = enc(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha256Digest(layer)] } }));
+  const configDesc = await client.pushBlob(repo, config, MEDIA_TYPE.imageConfig);
+  const manifest = { schemaVersion: 2, mediaType: MEDIA_TYPE.imageManifest, config: configDesc, layers: [layerDesc] };
+  const pushed = await client.pushManifest(repo, 'v1', manifest, MEDIA_TYPE.imageManifest);
+  return { mediaType: MEDIA_TYPE.imageManifest, digest: pushed.digest, size: pushed.size };
 }

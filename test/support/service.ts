@@ -12,7 +12,7 @@ export interface TestService extends Service {
   /** Graceful stop; removes the data dir unless it was given by the caller. */
   stop(): Promise<void>;
   /** Dev-mode tokens as headers for a signing request. */
-  tokens(req?: { tenant?: string; plan?: string; scopes?: string[]; subject?: string }): Promise<Record<string, string>>;
+  tokens(req?: { tenant?: string; plan?: string; scopes?: string[]; subject?: string; scannerImage?: string }): Promise<Record<string, string>>;
 }
 
 export interface TestServiceOptions {
@@ -38,7 +38,7 @@ export async function startTestService(env: NodeJS.ProcessEnv = {}, options: Tes
     },
     async tokens(req = {}) {
       const issuer = await ensureDevIssuer(dataDir, { create: false });
-      const t = await issuer.issue({ tenant: req.tenant ?? 'acme', plan: req.plan ?? 'team', ...(req.scopes ? { scopes: req.scopes } : {}), ...(req.subject ? { subject: req.subject } : {}) });
+      const t = await issuer.issue({ tenant: req.tenant ?? 'acme', plan: req.plan ?? 'team', ...(req.scopes ? { scopes: req.scopes } : {}), ...(req.subject ? { subject: req.subject } : {}), ...(req.scannerImage ? { scannerImage: req.scannerImage } : {}) });
       return { authorization: t.authorization, 'x-proof-of-entitlement': t.poe };
     },
   };

@@ -29,7 +29,16 @@ export interface Caller {
   readonly scopes: ReadonlySet<string>;
   /** Epoch ms at which the earlier of the OpTok and the PoE expires. */
   readonly expiresAt: number;
+  /**
+   * The OpTok's `scanner_image` claim (the caller's own image, `HOST[:PORT]/NAME@sha256:<hex>`),
+   * as given: release gating parses it. Absent when the claim is absent or not a short string.
+   */
+  readonly scannerImage?: string;
 }
+
+/** OpTok claim naming the calling scanner's image, pinned by digest (release gating). */
+export const SCANNER_IMAGE_CLAIM = 'scanner_image';
+const MAX_SCANNER_IMAGE = 512;
 
 export interface AuthenticateInput {
   /** The raw `Authorization` header value. */
@@ -256,7 +265,9 @@ export function createAuthenticator(opts: AuthenticatorOptions): Authenticator {
 
       // exp is required by both verifications, so both are numbers here.
       const expiresAt = Math.min(op.exp as number, ent.exp as number) * 1000;
-      const caller: Caller = Object.freeze({ subject, tenant, plan, scopes, expiresAt });
+      const image = (op as Record<string, unknown>)[SCANNER_IMAGE_CLAIM];
+      const scannerImage = typeof image === 'string' && image.length > 0 && image.length <= MAX_SCANNER_IMAGE ? image : undefined;
+      const caller: Caller = Object.freeze({ subject, tenant, plan, scopes, expiresAt, ...(scannerImage !== undefined ? { scannerImage } : {}) });
       if (cacheKey !== undefined && now() < expiresAt) {
         if (cache.size >= cacheSize) evictOne(cache, now());
         cache.set(cacheKey, caller);

@@ -19,7 +19,8 @@ import { join } from 'node:path';
 import { calculateJwkThumbprint, importPKCS8, SignJWT, type CryptoKey, type JSONWebKeySet, type JWK } from 'jose';
 import { ConfigError } from '../../errors.ts';
 import type { AuthenticatorOptions } from './authenticator.ts';
-import { TENANT_PATTERN } from './authenticator.ts';
+import { SCANNER_IMAGE_CLAIM, TENANT_PATTERN } from './authenticator.ts';
+import { parsePinnedImage } from '../../oci/reference.ts';
 import { keySourceFromJwks, type KeySource } from './jwks.ts';
 
 export const DEV_OPTOK_ISSUER = 'https://sigledger.local/dev-issuer';
@@ -46,6 +47,8 @@ export interface DevTokenRequest {
   readonly scopes?: readonly string[];
   /** Default 3600, at most 86400. */
   readonly ttlSeconds?: number;
+  /** The caller's scanner image (`HOST[:PORT]/NAME@sha256:<hex>`), as the OpTok claim `scanner_image`. */
+  readonly scannerImage?: string;
   /** Issue time, epoch ms. Default Date.now(). */
   readonly now?: number;
 }
@@ -134,10 +137,17 @@ function makeIssuer(dir: string, opTok: LoadedKey, poe: LoadedKey, opTokJwks: JS
       }
       const ttl = req.ttlSeconds ?? DEV_DEFAULTS.ttlSeconds;
       if (!Number.isInteger(ttl) || ttl < 1 || ttl > DEV_MAX_TTL_SECONDS) throw new ConfigError(`token lifetime must be an integer from 1 to ${DEV_MAX_TTL_SECONDS} seconds`);
+      if (req.scannerImage !== undefined) {
+        try {
+          parsePinnedImage(req.scannerImage);
+        } catch (err) {
+          throw new ConfigError(`--scanner-image: ${(err as Error).message}`);
+        }
+      }
       const iat = Math.floor((req.now ?? Date.now()) / 1000);
       const exp = iat + ttl;
 
-      const opTokJwt = await new SignJWT({ scope: [...new Set(scopes)].join(' '), tenant })
+      const opTokJwt = await new SignJWT({ scope: [...new Set(scopes)].join(' '), tenant, ...(req.scannerImage !== undefined ? { [SCANNER_IMAGE_CLAIM]: req.scannerImage } : {}) })
         .setProtectedHeader({ alg: 'EdDSA', kid: opTok.kid, typ: 'at+jwt' })
         .setIssuer(DEV_OPTOK_ISSUER)
         .setAudience(DEV_AUDIENCE)
