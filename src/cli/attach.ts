@@ -15,7 +15,7 @@ import { open } from 'node:fs/promises';
 import { bundleArtifactManifest, bundleNamesDigest, BUNDLE_ARTIFACT_TYPE } from '../oci/bundle-artifact.ts';
 import { OciClient, sha256Digest, type OciCredentials } from '../oci/client.ts';
 import { OciError } from '../oci/errors.ts';
-import { isDigest, isRepositoryName, parseRegistryHost, referrersTagFor, type Digest } from '../oci/reference.ts';
+import { isDigest, isLoopbackRegistry, isRepositoryName, parseRegistryHost, referrersTagFor, type Digest } from '../oci/reference.ts';
 import { EMPTY_JSON, MEDIA_TYPE, type OciDescriptor } from '../oci/types.ts';
 import { ConfigError } from '../errors.ts';
 import { InputError, LIMITS, parseStrictJson, printable } from './verify.ts';
@@ -152,6 +152,7 @@ export async function attach(options: AttachOptions, io: AttachIo): Promise<numb
   const { host, scheme } = parseRegistryUrl(options.registry);
   const { name, digest } = parseAttachImage(options.image, host);
   const credentials = registryCredentials(io.env);
+  if (credentials && scheme === 'http' && !isLoopbackRegistry(host)) io.err(`sigledger attach: warning: sending registry credentials to ${host} over plain HTTP`);
   const image = `${host}/${name}@${digest}`;
   try {
     const bytes = await readBundleFile(options.bundle, LIMITS.bundle);

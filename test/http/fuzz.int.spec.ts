@@ -6,6 +6,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openApiDocument } from '../../src/http/openapi.ts';
+import { closeHostileServers, serveHostile, type Hostile } from '../support/hostile-registry.ts';
 import { startTestService, type TestService } from '../support/service.ts';
 
 const SEED = 20261123;
@@ -13,8 +14,11 @@ const SEED = 20261123;
 describe('hostile input', () => {
   let svc: TestService;
   let headers: Record<string, string>;
+  /** The only registry the service may contact: answers 404 to everything (no referrers). */
+  let stub: Hostile;
   beforeAll(async () => {
-    svc = await startTestService({ SIGLEDGER_CHECKPOINT_INTERVAL_MS: '5' });
+    stub = await serveHostile((_req, res) => res.writeHead(404, { 'content-type': 'application/json' }).end('{"errors":[{"code":"NAME_UNKNOWN"}]}'));
+    svc = await startTestService({ SIGLEDGER_CHECKPOINT_INTERVAL_MS: '5', SIGLEDGER_REGISTRIES: stub.host });
     headers = await svc.tokens({ plan: 'unlimited' });
   });
   afterAll(async () => {
@@ -22,6 +26,7 @@ describe('hostile input', () => {
     const requests = metrics.split('\n').filter((l) => l.startsWith('sigledger_http_request_duration_seconds_count')).reduce((n, l) => n + Number(l.split(' ').pop()), 0);
     console.log(`[fuzz] seed ${SEED}: ${requests} requests answered, none 5xx (asserted per request)`);
     await svc.stop();
+    await closeHostileServers();
   });
 
   const json = fc.jsonValue({ maxDepth: 4 });
@@ -61,6 +66,36 @@ describe('hostile input', () => {
         }),
         { seed: SEED, numRuns: 150 },
       );
+    });
+  });
+
+  describe('when the referrers route gets arbitrary repositories and digests', () => {
+    it('answers a 200 verdict or a 4xx problem+json, contacts only the allowed registry, and appends nothing', async () => {
+      const hex64 = fc.stringMatching(/^[0-9a-f]{64}$/);
+      const repository = fc.oneof(
+        fc.string({ maxLength: 300 }),
+        fc.stringMatching(/^[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*){0,3}$/).map((n) => `${stub.host}/${n}`),
+        fc.tuple(fc.domain(), fc.stringMatching(/^[a-z0-9]{1,20}$/)).map(([d, n]) => `${d}/${n}`),
+        fc.constantFrom('127.0.0.1:1/a', '[::1]:5000/a', 'localhost/a', `${stub.host}/A`, `${stub.host}/a//b`, `http://${stub.host}/a`, `${stub.host}/a@sha256:${'0'.repeat(64)}`, '169.254.169.254/latest'),
+      );
+      const digest = fc.oneof(hex64.map((h) => `sha256:${h}`), fc.string({ maxLength: 80 }), fc.constantFrom('sha512:00', 'sha256:', `SHA256:${'a'.repeat(64)}`));
+      const contacted = stub.requests.length;
+      await fc.assert(
+        fc.asyncProperty(repository, digest, fc.boolean(), async (repo, d, extra) => {
+          const before = await svc.ledger.store.headPosition();
+          const query = `repository=${encodeURIComponent(repo)}&digest=${encodeURIComponent(d)}${extra ? '&repository=x' : ''}`;
+          const res = await svc.app.request(`/api/v1/signer/verify/referrers?${query}`, { headers });
+          expect([200, 400, 403]).toContain(res.status);
+          const body = JSON.parse(await res.text()) as Record<string, unknown>;
+          if (res.status === 200) expect(body).toMatchObject({ trusted: false, reason: 'no_referrers', bundles: [] });
+          else expect(res.headers.get('content-type')).toBe('application/problem+json');
+          if (res.status === 403) expect(body.code).toBe('registry_not_allowed');
+          expect(await svc.ledger.store.headPosition()).toBe(before);
+        }),
+        { seed: SEED, numRuns: 200 },
+      );
+      // Everything the registry saw came from the allowed host's own repositories.
+      expect(stub.requests.length).toBeGreaterThan(contacted);
     });
   });
 

@@ -3,51 +3,14 @@
  * oversize bodies, wrong content types, cross-origin redirects, slow answers, auth flows, and
  * the OCI 1.1 referrers API path that Distribution 2.8 does not have.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { OciClient, sha256Digest, type OciClientOptions } from '../../src/oci/client.ts';
 import { OciError } from '../../src/oci/errors.ts';
 import { MEDIA_TYPE } from '../../src/oci/types.ts';
+import { closeHostileServers, pumpBytes, serveHostile, type Hostile } from '../support/hostile-registry.ts';
 
-type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => void;
-
-interface Hostile {
-  readonly host: string;
-  readonly port: number;
-  readonly requests: string[];
-  close(): Promise<void>;
-}
-
-const servers: Hostile[] = [];
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
-
-async function serve(handler: Handler): Promise<Hostile> {
-  const requests: string[] = [];
-  const server: Server = createServer((req, res) => {
-    res.on('error', () => undefined);
-    req.socket.on('error', () => undefined);
-    const url = new URL(req.url ?? '/', 'http://x');
-    requests.push(`${req.method} ${url.pathname}${url.search}`);
-    handler(req, res, url);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as AddressInfo).port;
-  const h: Hostile = {
-    host: `127.0.0.1:${port}`,
-    port,
-    requests,
-    close: () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  };
-  servers.push(h);
-  return h;
-}
+afterEach(closeHostileServers);
 
 const client = (h: Hostile, o: Partial<OciClientOptions> = {}) => new OciClient({ registry: h.host, timeoutMs: 2_000, ...o });
 
@@ -71,33 +34,19 @@ const SUBJECT = sha256Digest(new TextEncoder().encode('subject'));
 describe('oci client (hostile registry)', () => {
   describe('when a manifest is larger than the limit', () => {
     it('refuses a streamed body with oci_too_large without reading it all', async () => {
-      const total = 256 * 1024 * 1024;
-      let sent = 0;
-      let finished = false;
-      const h = await serve((_req, res) => {
-        res.writeHead(200, { 'content-type': MEDIA_TYPE.imageManifest }); // chunked, no length
-        const chunk = Buffer.alloc(64 * 1024, 0x20);
-        const pump = () => {
-          while (sent < total) {
-            if (res.destroyed) return;
-            sent += chunk.length;
-            if (!res.write(chunk)) return void res.once('drain', pump);
-          }
-          finished = true;
-          res.end();
-        };
-        res.on('close', () => res.removeAllListeners('drain'));
-        pump();
+      let pumped: ReturnType<typeof pumpBytes> | undefined;
+      const h = await serveHostile((_req, res) => {
+        pumped = pumpBytes(res, 256 * 1024 * 1024, MEDIA_TYPE.imageManifest);
       });
       const e = await expectOciError(client(h, { maxManifestBytes: 1024 * 1024 }).getManifest('a/b', 'v1', [MEDIA_TYPE.imageManifest]), 'oci_too_large');
       expect(e.message).toMatch(/1048576-byte limit/);
       await new Promise((r) => setTimeout(r, 100));
-      expect(finished).toBe(false);
-      expect(sent).toBeLessThan(32 * 1024 * 1024);
+      expect(pumped!.finished()).toBe(false);
+      expect(pumped!.sent()).toBeLessThan(32 * 1024 * 1024);
     });
 
     it('refuses a declared Content-Length above the limit before reading', async () => {
-      const h = await serve((_req, res) => {
+      const h = await serveHostile((_req, res) => {
         res.writeHead(200, { 'content-type': MEDIA_TYPE.imageManifest, 'content-length': String(1024 ** 3) });
         res.write('{');
       });
@@ -110,13 +59,13 @@ describe('oci client (hostile registry)', () => {
 
   describe('when the content type is wrong', () => {
     it('refuses a manifest served as text/html or as another manifest type', async () => {
-      const h = await serve((_req, res, url) => sendManifest(res, url.pathname.endsWith('/html') ? 'text/html; charset=utf-8' : MEDIA_TYPE.dockerManifest));
+      const h = await serveHostile((_req, res, url) => sendManifest(res, url.pathname.endsWith('/html') ? 'text/html; charset=utf-8' : MEDIA_TYPE.dockerManifest));
       await expectOciError(client(h).getManifest('a/b', 'html', [MEDIA_TYPE.imageManifest]), 'oci_bad_response');
       await expectOciError(client(h).getManifest('a/b', 'docker', [MEDIA_TYPE.imageManifest]), 'oci_bad_response');
     });
 
     it('refuses a referrers answer that is not an OCI image index', async () => {
-      const h = await serve((_req, res) => {
+      const h = await serveHostile((_req, res) => {
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ schemaVersion: 2, manifests: [] }));
       });
@@ -124,7 +73,7 @@ describe('oci client (hostile registry)', () => {
     });
 
     it('refuses content whose digest does not match', async () => {
-      const h = await serve((_req, res, url) => {
+      const h = await serveHostile((_req, res, url) => {
         if (url.pathname.includes('/blobs/')) {
           res.writeHead(200, { 'content-type': 'application/octet-stream' });
           return void res.end('not the content');
@@ -140,11 +89,11 @@ describe('oci client (hostile registry)', () => {
   describe('when the registry redirects', () => {
     it('refuses a redirect to another host (and never contacts it)', async () => {
       let contacted = 0;
-      const other = await serve((_req, res) => {
+      const other = await serveHostile((_req, res) => {
         contacted++;
         sendManifest(res);
       });
-      const h = await serve((_req, res) => {
+      const h = await serveHostile((_req, res) => {
         res.writeHead(307, { location: `http://localhost:${other.port}/v2/a/b/manifests/v1` });
         res.end();
       });
@@ -154,7 +103,7 @@ describe('oci client (hostile registry)', () => {
     });
 
     it('follows a same-origin redirect but refuses more than 3', async () => {
-      const h = await serve((_req, res, url) => {
+      const h = await serveHostile((_req, res, url) => {
         const m = /\/manifests\/hop(\d+)$/.exec(url.pathname);
         if (m && Number(m[1]) > 0) {
           res.writeHead(302, { location: `/v2/a/b/manifests/hop${Number(m[1]) - 1}` });
@@ -167,7 +116,7 @@ describe('oci client (hostile registry)', () => {
     });
 
     it('refuses an upload location on another host', async () => {
-      const h = await serve((req, res) => {
+      const h = await serveHostile((req, res) => {
         if (req.method === 'HEAD') return void res.writeHead(404).end();
         res.writeHead(202, { location: 'http://evil.example/upload/1' });
         res.end();
@@ -178,7 +127,7 @@ describe('oci client (hostile registry)', () => {
 
   describe('when the registry is slow', () => {
     it('gives up with oci_timeout when no headers come', async () => {
-      const h = await serve(() => undefined); // never answers
+      const h = await serveHostile(() => undefined); // never answers
       const t0 = Date.now();
       const e = await expectOciError(client(h, { timeoutMs: 300 }).getManifest('a/b', 'v1', [MEDIA_TYPE.imageManifest]), 'oci_timeout');
       expect(Date.now() - t0).toBeLessThan(1_500);
@@ -186,7 +135,7 @@ describe('oci client (hostile registry)', () => {
     });
 
     it('gives up with oci_timeout when the body trickles', async () => {
-      const h = await serve((_req, res) => {
+      const h = await serveHostile((_req, res) => {
         res.writeHead(200, { 'content-type': MEDIA_TYPE.imageIndex });
         res.write('{');
         const t = setInterval(() => (res.destroyed ? clearInterval(t) : res.write(' ')), 50);
@@ -198,7 +147,7 @@ describe('oci client (hostile registry)', () => {
     });
 
     it('reports a caller abort as oci_aborted', async () => {
-      const h = await serve(() => undefined);
+      const h = await serveHostile(() => undefined);
       const ac = new AbortController();
       setTimeout(() => ac.abort(), 50);
       await expectOciError(client(h).listReferrers('a/b', SUBJECT, { signal: ac.signal }), 'oci_aborted');
@@ -207,7 +156,7 @@ describe('oci client (hostile registry)', () => {
 
   describe('when the registry is down', () => {
     it('answers oci_unreachable', async () => {
-      const h = await serve(() => undefined);
+      const h = await serveHostile(() => undefined);
       const c = client(h);
       await h.close();
       await expectOciError(c.listReferrers('a/b', SUBJECT), 'oci_unreachable');
@@ -217,7 +166,7 @@ describe('oci client (hostile registry)', () => {
   describe('when the registry asks for a bearer token', () => {
     const bearerRegistry = async () => {
       const tokenQueries: URLSearchParams[] = [];
-      const h = await serve((req, res, url) => {
+      const h = await serveHostile((req, res, url) => {
         if (url.pathname === '/token') {
           tokenQueries.push(url.searchParams);
           if (req.headers.authorization !== `Basic ${Buffer.from('alice:s3cret-pw').toString('base64')}`) return void res.writeHead(401).end();
@@ -266,7 +215,7 @@ describe('oci client (hostile registry)', () => {
       ['a realm with userinfo', 'http://user:pw@127.0.0.1:1/token'],
       ['no realm', ''],
     ])('refuses %s with oci_unauthorized and fetches nothing', async (_why, realm) => {
-      const h = await serve((_req, res) => {
+      const h = await serveHostile((_req, res) => {
         res.writeHead(401, { 'www-authenticate': `Bearer realm="${realm}",service="x"` });
         res.end();
       });
@@ -278,7 +227,7 @@ describe('oci client (hostile registry)', () => {
 
   describe('when the registry asks for basic credentials', () => {
     it('sends them after the challenge', async () => {
-      const h = await serve((req, res) => {
+      const h = await serveHostile((req, res) => {
         if (req.headers.authorization !== `Basic ${Buffer.from('bob:pw').toString('base64')}`) {
           res.writeHead(401, { 'www-authenticate': 'Basic realm="registry"' });
           return void res.end();
@@ -293,7 +242,7 @@ describe('oci client (hostile registry)', () => {
   describe('when the registry has the OCI 1.1 referrers API', () => {
     it('uses it, follows pagination and filters client-side when the server did not', async () => {
       const d = (n: string, artifactType: string) => ({ mediaType: MEDIA_TYPE.imageManifest, digest: sha256Digest(new TextEncoder().encode(n)), size: 10, artifactType });
-      const h = await serve((_req, res, url) => {
+      const h = await serveHostile((_req, res, url) => {
         const page2 = url.searchParams.get('page') === '2';
         res.writeHead(200, {
           'content-type': MEDIA_TYPE.imageIndex,
@@ -310,7 +259,7 @@ describe('oci client (hostile registry)', () => {
     });
 
     it('refuses a malformed descriptor in the index', async () => {
-      const h = await serve((_req, res) => {
+      const h = await serveHostile((_req, res) => {
         res.writeHead(200, { 'content-type': MEDIA_TYPE.imageIndex });
         res.end(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPE.imageIndex, manifests: [{ mediaType: MEDIA_TYPE.imageManifest, digest: 'sha256:XYZ', size: 1 }] }));
       });
