@@ -115,6 +115,30 @@ describe('config', () => {
     });
   });
 
+  describe('when release integrity is configured', () => {
+    it('defaults to off, a 300 s cache, any registry, 10 s per registry operation', () => {
+      expect(loadConfig({}, {}).release).toEqual({ verify: 'off', cacheSeconds: 300, insecureRegistries: [], allowedRegistries: null, registryTimeoutMs: 10_000, registryCredentials: undefined });
+    });
+    it('reads the registries lowercased and deduplicated', () => {
+      const c = loadConfig({}, { SIGLEDGER_RELEASE_VERIFY: 'required', SIGLEDGER_REGISTRIES: 'Reg.example:5000, ghcr.io,ghcr.io', SIGLEDGER_INSECURE_REGISTRIES: '10.0.0.5:5000' });
+      expect(c.release).toMatchObject({ verify: 'required', allowedRegistries: ['reg.example:5000', 'ghcr.io'], insecureRegistries: ['10.0.0.5:5000'] });
+    });
+    const bad: [string, NodeJS.ProcessEnv, RegExp][] = [
+      ['an unknown mode', { SIGLEDGER_RELEASE_VERIFY: 'yes' }, /SIGLEDGER_RELEASE_VERIFY must be "off" or "required"/],
+      ['a URL as a registry', { SIGLEDGER_REGISTRIES: 'https://ghcr.io' }, /SIGLEDGER_REGISTRIES must be a comma-separated list of registry hosts/],
+      ['an empty entry', { SIGLEDGER_INSECURE_REGISTRIES: 'a.example,,b' }, /SIGLEDGER_INSECURE_REGISTRIES/],
+      ['a port out of range', { SIGLEDGER_REGISTRIES: 'a.example:70000' }, /SIGLEDGER_REGISTRIES/],
+      ['a negative cache time', { SIGLEDGER_RELEASE_CACHE_SECONDS: '-1' }, /SIGLEDGER_RELEASE_CACHE_SECONDS/],
+      ['a timeout under 100 ms', { SIGLEDGER_REGISTRY_TIMEOUT_MS: '5' }, /SIGLEDGER_REGISTRY_TIMEOUT_MS must be an integer from 100/],
+    ];
+    for (const [what, env, message] of bad) {
+      it(`refuses ${what} with one line`, () => {
+        expect(() => loadConfig({}, env)).toThrow(ConfigError);
+        expect(() => loadConfig({}, env)).toThrow(message);
+      });
+    }
+  });
+
   describe('when approvers are configured', () => {
     it('defaults to none', () => {
       expect(loadConfig({}, {}).approvers).toEqual([]);

@@ -132,14 +132,14 @@ export function registryFailure(err: OciError, registry: string): LedgerError {
 }
 
 /**
- * SIGLEDGER_REGISTRY_CREDENTIALS: inline JSON (starting with `{`) or a JSON file path, mapping
+ * SIGLEDGER_REGISTRY_CREDENTIALS: inline JSON (starting with `{` or `[`) or a JSON file path, mapping
  * `host[:port]` to `{"username","password"}`. Never logged; errors never quote a value.
  */
 export function loadRegistryCredentials(raw: string | undefined): Map<string, OciCredentials> {
   const out = new Map<string, OciCredentials>();
   if (raw === undefined || raw.trim() === '') return out;
   let text = raw;
-  if (!raw.trim().startsWith('{')) {
+  if (!/^\s*[[{]/.test(raw)) {
     try {
       text = readFileSync(raw, 'utf8');
     } catch (err) {

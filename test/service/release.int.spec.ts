@@ -235,6 +235,13 @@ describe('release integrity through OCI referrers', () => {
         const r = await sign(svc, payload('cached verdict'), await svc.tokens({ scannerImage: `${repository}@${images.trusted}` }));
         expect(r.status).toBe(201);
       });
+
+      it('counts verdicts and refusals in /metrics', async () => {
+        const metrics = await (await fetch(`${svc.url}/metrics`)).text();
+        expect(metrics).toMatch(/sigledger_release_verdicts_total\{result="trusted",cached="true"\} [1-9]/);
+        expect(metrics).toMatch(/sigledger_release_verdicts_total\{result="error",cached="false"\} [1-9]/);
+        expect(metrics).toMatch(/sigledger_sign_refusals_total\{reason="release_untrusted"\} [1-9]/);
+      });
     });
   });
 });

@@ -1,7 +1,7 @@
 /**
  * After signing, timestamping, a rotation with approvals, a revocation, audit reads and refused
  * requests: no private key (signing keys old and new, the log key, the TSA key, the token issuers'
- * keys, the approvers' keys) and not the KEK appears in the event store, the read models, the
+ * keys, the approvers' keys), not the KEK and not a registry password appears in the event store, the read models, the
  * service's logs or any response body.
  */
 import { randomBytes } from 'node:crypto';
@@ -12,6 +12,7 @@ import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildQuery } from '../../src/tsa/tsa.ts';
 import { devPrivateSeeds, filesUnder, needlesOf, sealedKeySeeds, sealedTsaScalars } from '../support/secrets.ts';
+import { closeHostileServers, serveHostile, type Hostile } from '../support/hostile-registry.ts';
 import { startTestService, type TestService } from '../support/service.ts';
 import { devApproval } from '../support/approvers.ts';
 
@@ -37,10 +38,27 @@ describe('secrets', () => {
     for (let i = 0; i < 400 && !(await fn()); i++) await new Promise((r) => setTimeout(r, 25));
   };
 
+  /** A registry that wants Basic auth, and the service's password for it (a secret too). */
+  const registryPassword = randomBytes(18).toString('base64url');
+  let registry: Hostile;
+
   beforeAll(async () => {
     const logs = new PassThrough();
     logs.on('data', (d: Buffer) => (logText += d.toString('utf8')));
-    svc = await startTestService({ SIGLEDGER_KEK: kek.toString('base64'), SIGLEDGER_CHECKPOINT_INTERVAL_MS: '10', SIGLEDGER_ROTATION_CRON: 'off' }, { dataDir, logs });
+    registry = await serveHostile((req, res) => {
+      const ok = req.headers.authorization === `Basic ${Buffer.from(`ci:${registryPassword}`).toString('base64')}`;
+      if (!ok) return void res.writeHead(401, { 'www-authenticate': 'Basic realm="r"' }).end();
+      res.writeHead(404, { 'content-type': 'application/json' }).end('{"errors":[{"code":"NAME_UNKNOWN"}]}');
+    });
+    svc = await startTestService(
+      {
+        SIGLEDGER_KEK: kek.toString('base64'),
+        SIGLEDGER_CHECKPOINT_INTERVAL_MS: '10',
+        SIGLEDGER_ROTATION_CRON: 'off',
+        SIGLEDGER_REGISTRY_CREDENTIALS: JSON.stringify({ [registry.host]: { username: 'ci', password: registryPassword } }),
+      },
+      { dataDir, logs },
+    );
     const signer = await svc.tokens({ plan: 'unlimited' });
     const admin = await svc.tokens({ scopes: ['ledger.admin'] });
     const ids: string[] = [];
@@ -64,17 +82,22 @@ describe('secrets', () => {
     }
     for (const path of ['/api/v1/keys', '/api/v1/trust/anchors', '/api/v1/trust/anchors/versions/1', '/api/v1/trust/trusted_root.json', '/api/v1/log/checkpoint', '/api/v1/log/entries/0', '/api/v1/log/proof/inclusion?index=0&treeSize=2', '/api/v1/log/tile/0/000.p/2', '/api/v1/rotations', '/metrics', '/openapi.json', '/readyz']) await call(path);
     await call('/api/v1/audit/events?limit=1000', { headers: admin });
+    const referrers = await call(`/api/v1/signer/verify/referrers?repository=${registry.host}/acme/scanner&digest=sha256:${'ab'.repeat(32)}`, { headers: signer });
+    expect(referrers.status).toBe(200);
     await call('/api/v1/signer/sign/dsse', { method: 'POST', json: { payloadType: 'x', payload: 'AA==' } });
     await call('/api/v1/ceremonies', { method: 'POST', headers: admin, json: { action: { type: 'nope' }, reason: 'x' } });
     await call(`/api/v1/ceremonies/${rotation.ceremonyId}/approvals`, { method: 'POST', json: { approverId: '0'.repeat(64), signature: 'AA==' } });
     await svc.stop();
   }, 90_000);
 
-  afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+  afterAll(async () => {
+    rmSync(dataDir, { recursive: true, force: true });
+    await closeHostileServers();
+  });
 
   describe('when every piece of private material is looked for everywhere the service writes or answers', () => {
     it('finds none of it', () => {
-      const secrets = [...sealedKeySeeds(dataDir, kek), ...sealedTsaScalars(dataDir, kek), ...devPrivateSeeds(dataDir), { name: 'KEK', bytes: kek }];
+      const secrets = [...sealedKeySeeds(dataDir, kek), ...sealedTsaScalars(dataDir, kek), ...devPrivateSeeds(dataDir), { name: 'KEK', bytes: kek }, { name: 'registry password', bytes: Buffer.from(registryPassword) }];
       // Signing keys (initial + rotated in), the log key, the TSA key, 2 token issuers, 3 approvers, the KEK.
       expect(secrets.filter((s) => s.name.startsWith('sealed key'))).toHaveLength(3);
       expect(secrets.filter((s) => s.name.startsWith('TSA key'))).toHaveLength(1);

@@ -21,7 +21,8 @@ export async function closeHostileServers(): Promise<void> {
   await Promise.all(servers.splice(0).map((s) => s.close()));
 }
 
-export async function serveHostile(handler: Handler): Promise<Hostile> {
+/** Listens on `address` (default 127.0.0.1) on a free port. */
+export async function serveHostile(handler: Handler, address = '127.0.0.1'): Promise<Hostile> {
   const requests: string[] = [];
   const server: Server = createServer((req, res) => {
     res.on('error', () => undefined);
@@ -30,10 +31,10 @@ export async function serveHostile(handler: Handler): Promise<Hostile> {
     requests.push(`${req.method} ${url.pathname}${url.search}`);
     handler(req, res, url);
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  await new Promise<void>((r) => server.listen(0, address, r));
   const port = (server.address() as AddressInfo).port;
   const h: Hostile = {
-    host: `127.0.0.1:${port}`,
+    host: `${address.includes(':') ? `[${address}]` : address}:${port}`,
     port,
     requests,
     close: () =>
