@@ -14,6 +14,7 @@ import { BUNDLE_ARTIFACT_TYPE, bundleArtifactManifest } from '../../src/oci/bund
 import { OciClient, sha256Digest } from '../../src/oci/client.ts';
 import { EMPTY_JSON, MEDIA_TYPE } from '../../src/oci/types.ts';
 import type { Digest } from '../../src/oci/reference.ts';
+import { devApproval } from '../support/approvers.ts';
 import { http, type Json } from '../support/http.ts';
 import { pushTestImage, startRegistry, type TestRegistry } from '../support/registry.ts';
 import { startTestService, type TestService } from '../support/service.ts';
@@ -91,6 +92,9 @@ describe('release integrity through OCI referrers', () => {
       expect(r.status).toBe(201);
       return r.body;
     };
+    // One second after start-up: a revocation below can then date the compromise between the
+    // key's creation and this release (timestamps have second precision).
+    await new Promise((r) => setTimeout(r, 1100));
     const trusted = await release(images.trusted);
     trustedKeyId = trusted.keyId as string;
     await attach(images.trusted, writeBundle('trusted.json', trusted.bundle));
@@ -210,7 +214,7 @@ describe('release integrity through OCI referrers', () => {
 
     describe('when the registry is down', () => {
       it('fails closed with 503 registry_unavailable and appends nothing', async () => {
-        await reg.stop();
+        await reg.halt();
         const before = await head();
         const started = Date.now();
         const res = await fetch(`${svc.url}/api/v1/signer/sign/dsse`, {
@@ -236,12 +240,63 @@ describe('release integrity through OCI referrers', () => {
         expect(r.status).toBe(201);
       });
 
+      it('answers again once the registry is back', async () => {
+        await reg.resume();
+        const r = await verifyReferrers(images.uncached);
+        expect(r.status).toBe(200);
+        expect(r.body.trusted).toBe(true);
+      });
+
       it('counts verdicts and refusals in /metrics', async () => {
         const metrics = await (await fetch(`${svc.url}/metrics`)).text();
         expect(metrics).toMatch(/sigledger_release_verdicts_total\{result="trusted",cached="true"\} [1-9]/);
         expect(metrics).toMatch(/sigledger_release_verdicts_total\{result="error",cached="false"\} [1-9]/);
         expect(metrics).toMatch(/sigledger_sign_refusals_total\{reason="release_untrusted"\} [1-9]/);
       });
+    });
+  });
+
+  describe('when the signing key rotates and is later revoked', () => {
+    const approveAll = async (ceremonyId: string, approvers: number[]) => {
+      const { proposal } = (await http(svc, `/api/v1/ceremonies/${ceremonyId}`)).body;
+      for (const n of approvers) expect((await http(svc, `/api/v1/ceremonies/${ceremonyId}/approvals`, { method: 'POST', json: devApproval(svc.dataDir, n, proposal) })).status).toBe(200);
+    };
+    const until = async (what: string, ok: () => Promise<boolean>) => {
+      const deadline = Date.now() + 30_000;
+      while (!(await ok())) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    let signedAt: string;
+
+    it('still trusts a release signed while the old key was valid, now a retired key of the new anchors version', async () => {
+      const admin = await svc.tokens({ scopes: ['ledger.admin'] });
+      const rotation = await http(svc, '/api/v1/rotations', { method: 'POST', headers: admin, json: { reason: 'release integrity across a rotation' } });
+      expect(rotation.status).toBe(202);
+      await approveAll(rotation.body.ceremonyId, [1, 2]);
+      await until('the rotation', async () => (await http(svc, `/api/v1/rotations/${rotation.body.rotationId}`)).body.state === 'completed');
+      const r = await verifyReferrers(images.trusted);
+      expect(r.status).toBe(200);
+      expect(r.body).toMatchObject({ trusted: true, signer: { keyId: trustedKeyId, status: 'retired', validFor: { start: expect.any(String), end: expect.any(String) } } });
+      expect(r.body.anchorsVersion).toBeGreaterThan(1);
+      signedAt = r.body.signer.signedAt;
+    });
+
+    it('stops trusting it once the key is revoked from before that signing (key_not_valid), and gating refuses', async () => {
+      const admin = await svc.tokens({ scopes: ['ledger.admin'] });
+      const since = new Date(Math.floor(Date.parse(signedAt) / 1000) * 1000 - 1000).toISOString().replace('.000Z', 'Z');
+      const revoke = await http(svc, '/api/v1/ceremonies', { method: 'POST', headers: admin, json: { action: { type: 'revoke-key', keyId: trustedKeyId, compromisedSince: since }, reason: 'scanner release key compromised' } });
+      expect(revoke.status).toBe(201);
+      await approveAll(revoke.body.ceremonyId, [2, 3]);
+      await until('the revocation', async () => (await http(svc, `/api/v1/ceremonies/${revoke.body.ceremonyId}`)).body.state === 'executed');
+      await until('the new anchors', async () => (await verifyReferrers(images.trusted)).body.trusted === false);
+      const r = await verifyReferrers(images.trusted);
+      expect(r.body).toMatchObject({ trusted: false, reason: 'no_trusted_bundle', bundles: [{ verdict: 'untrusted', reason: 'key_not_valid', keyId: trustedKeyId }] });
+      expect(r.body.bundles[0].detail).toMatch(/not valid for timestamp/);
+      const refused = await sign(svc, { payloadType: 'text/plain', payload: Buffer.from('after the revocation').toString('base64') }, await svc.tokens({ scannerImage: `${repository}@${images.trusted}` }));
+      expect(refused.status).toBe(403);
+      expect(refused.body).toMatchObject({ code: 'release_untrusted', reason: 'no_trusted_bundle' });
     });
   });
 });

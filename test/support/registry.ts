@@ -34,6 +34,10 @@ export interface TestRegistry {
   readonly dir: string;
   /** Last lines the registry wrote on stdout/stderr (for failure messages). */
   logs(): string;
+  /** Kills the process (SIGKILL: an outage), keeping the storage and the port. */
+  halt(): Promise<void>;
+  /** Starts the process again on the same port with the same storage, after halt(). */
+  resume(): Promise<void>;
   /** Stops the process (SIGTERM, then SIGKILL) and removes the temp dir. Idempotent. */
   stop(): Promise<void>;
 }
@@ -138,32 +142,46 @@ export async function startRegistry(options: { readyTimeoutMs?: number } = {}): 
     );
     // REGISTRY_* variables override the config file: start from an environment without them.
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('REGISTRY_')));
-    const child = spawn(ready.binary, ['serve', config], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     const keep = (b: Buffer) => {
       output = (output + b.toString('utf8')).slice(-4_000);
     };
-    child.stdout?.on('data', keep);
-    child.stderr?.on('data', keep);
+    const spawnRegistry = () => {
+      const c = spawn(ready.binary, ['serve', config], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      c.stdout?.on('data', keep);
+      c.stderr?.on('data', keep);
+      return c;
+    };
+    let child = spawnRegistry();
     const spawnError = new Promise<string>((resolve) => child.once('error', (e) => resolve(`cannot start ${ready.binary}: ${e.message}`)));
+    const kill = async (signal: NodeJS.Signals) => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise<void>((r) => child.once('exit', () => r()));
+      child.kill(signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(timer);
+    };
 
     let stopped = false;
     const stop = async () => {
       if (stopped) return;
       stopped = true;
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = new Promise<void>((r) => child.once('exit', () => r()));
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-        await exited;
-        clearTimeout(timer);
-      }
+      await kill('SIGTERM');
       rmSync(dir, { recursive: true, force: true });
+    };
+    const halt = () => kill('SIGKILL');
+    const resume = async () => {
+      if (stopped) throw new Error('registry stopped for good');
+      if (child.exitCode === null && child.signalCode === null) return;
+      child = spawnRegistry();
+      const problem = await waitReady(`http://${host}`, child, options.readyTimeoutMs ?? 20_000);
+      if (problem !== undefined) throw new Error(`docker-registry did not come back: ${problem}`);
     };
 
     const url = `http://${host}`;
     const problem = await Promise.race([waitReady(url, child, options.readyTimeoutMs ?? 20_000), spawnError]);
-    if (problem === undefined) return { url, host, dir, logs: () => output, stop };
+    if (problem === undefined) return { url, host, dir, logs: () => output, halt, resume, stop };
     await stop();
     lastError = `${problem}${output.trim() ? `: ${output.trim().split('\n').slice(-3).join(' | ').slice(0, 400)}` : ''}`;
   }
