@@ -241,6 +241,9 @@ export async function startService(config: Config, options: { logger?: Logger; n
       now,
       onVerdict: (result, cached) => metrics.releaseVerdicts.inc({ result, cached: String(cached) }),
     });
+    if (config.authMode === 'jwks' && config.release.allowedRegistries === null) {
+      logger.warn('SIGLEDGER_REGISTRIES is not set: GET /api/v1/signer/verify/referrers may make this service contact any registry a caller names; list the registries it may contact');
+    }
     if (release.required) logger.info({ cacheSeconds: config.release.cacheSeconds, registries: config.release.allowedRegistries ?? 'any' }, 'release verification required: signing needs a trusted scanner release');
     const ledger = new Ledger({ store, readModel, runtime, metrics });
     const audit = new AuditService({ store });

@@ -81,6 +81,23 @@ describe('dev issuer', () => {
       expect(caller.tenant).toBe('t1');
     });
 
+    it('names the scanner image in the OpTok claim scanner_image, which the caller then carries', async () => {
+      const issuer = await ensureDevIssuer(dataDir);
+      const auth = createAuthenticator(issuer.authenticatorOptions());
+      const image = `registry.example:5000/acme/scanner@sha256:${'ab'.repeat(32)}`;
+      const t = await issuer.issue({ scannerImage: image });
+      expect(decodeJwt(t.authorization.slice('Bearer '.length))).toMatchObject({ scanner_image: image });
+      expect(await auth.authenticate({ authorization: t.authorization, poe: t.poe, requiredScope: 'signer.sign' })).toMatchObject({ scannerImage: image });
+      const plain = await issuer.issue({});
+      expect(await auth.authenticate({ authorization: plain.authorization, poe: plain.poe, requiredScope: 'signer.sign' })).not.toHaveProperty('scannerImage');
+    });
+
+    it('refuses a scanner image that is not pinned by digest', async () => {
+      const issuer = await ensureDevIssuer(dataDir);
+      await expect(issuer.issue({ scannerImage: 'registry.example/acme/scanner:v1' })).rejects.toThrow(/--scanner-image: .*pinned by digest/);
+      await expect(issuer.issue({ scannerImage: `registry.example/acme/scanner@sha256:${'AB'.repeat(32)}` })).rejects.toThrow(ConfigError);
+    });
+
     it('refuses a bad tenant, an empty scope list or a lifetime over 24 h with one ConfigError line', async () => {
       const issuer = await ensureDevIssuer(dataDir);
       await expect(issuer.issue({ tenant: '../x' })).rejects.toThrow(ConfigError);
