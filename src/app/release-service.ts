@@ -42,6 +42,8 @@ const MAX_ARTIFACT_MANIFEST_BYTES = 64 * 1024;
 export const UNTRUSTED_TTL_S = 30;
 const CACHE_ENTRIES = 1024;
 const CLIENTS = 64;
+/** A whole lookup may take this many times SIGLEDGER_REGISTRY_TIMEOUT_MS. */
+export const LOOKUP_BUDGET = 2;
 /** Retry-After of a registry outage. */
 const RETRY_AFTER_S = 5;
 
@@ -286,11 +288,18 @@ export class ReleaseService {
 
   private async lookup(registry: string, name: string, digest: Digest, repo: string, trust: TrustSnapshot): Promise<ReferrersVerdict> {
     const client = this.clientFor(registry);
+    // Each registry call is bounded by SIGLEDGER_REGISTRY_TIMEOUT_MS; the whole lookup (listing +
+    // up to MAX_BUNDLES × 2 calls) by LOOKUP_BUDGET of them, so a registry answering every call
+    // just in time cannot hold a request for minutes.
+    const budgetMs = this.deps.config.registryTimeoutMs * LOOKUP_BUDGET;
+    const signal = AbortSignal.timeout(budgetMs);
+    const failure = (err: OciError) =>
+      registryFailure(signal.aborted ? new OciError('oci_timeout', `looking up the referrers of ${name}@${digest} took longer than ${budgetMs} ms`, { cause: err }) : err, registry);
     let listed;
     try {
-      listed = await client.listReferrers(name, digest, { artifactType: BUNDLE_ARTIFACT_TYPE });
+      listed = await client.listReferrers(name, digest, { artifactType: BUNDLE_ARTIFACT_TYPE, signal });
     } catch (err) {
-      if (err instanceof OciError) throw registryFailure(err, registry);
+      if (err instanceof OciError) throw failure(err);
       throw err;
     }
     const seen = new Set<string>();
@@ -304,7 +313,11 @@ export class ReleaseService {
         bundles.push({ digest: referrer.digest, verdict: 'untrusted', reason: 'not_checked', detail: `only the first ${MAX_BUNDLES} bundle referrers are checked` });
         continue;
       }
-      const result = await this.checkReferrer(client, name, digest, referrer, material, trust.anchors.keys);
+      if (signal.aborted) {
+        bundles.push({ digest: referrer.digest, verdict: 'untrusted', reason: 'not_checked', detail: `not checked: the lookup's ${budgetMs} ms were spent` });
+        continue;
+      }
+      const result = await this.checkReferrer(client, name, digest, referrer, material, trust.anchors.keys, signal);
       if ('outage' in result) {
         outage ??= result.outage;
         bundles.push({ digest: referrer.digest, verdict: 'untrusted', reason: 'unreadable', detail: `${result.outage.code}: ${result.outage.message}` });
@@ -314,7 +327,7 @@ export class ReleaseService {
       if (result.verdict.verdict === 'trusted') trusted.push({ verdict: result.verdict, keyId: result.keyId!, signedAt: result.signedAt, logIndex: result.logIndex });
     }
     // An outage may hide the one bundle that verifies: not knowing is not "untrusted".
-    if (trusted.length === 0 && outage) throw registryFailure(outage, registry);
+    if (trusted.length === 0 && outage) throw failure(outage);
     // The evidence: the most recently signed trusted bundle (ties by referrer digest), deterministically.
     trusted.sort((a, b) => (b.signedAt ?? '').localeCompare(a.signedAt ?? '') || a.verdict.digest.localeCompare(b.verdict.digest));
     const best = trusted[0];
@@ -350,19 +363,20 @@ export class ReleaseService {
     referrer: OciDescriptor,
     material: ReturnType<typeof trustMaterialOf>,
     keys: AnchorsDocument['keys'],
+    signal: AbortSignal,
   ): Promise<{ verdict: BundleVerdict; keyId?: string; signedAt?: string; logIndex?: string } | { outage: OciError }> {
     const untrusted = (reason: BundleVerdictReason, detail: string, keyId?: string) => ({ verdict: { digest: referrer.digest, verdict: 'untrusted' as const, reason, detail, ...(keyId ? { keyId } : {}) } });
     let bytes: Uint8Array;
     try {
       if (referrer.size > MAX_ARTIFACT_MANIFEST_BYTES) return untrusted('unreadable', `oci_too_large: the artifact manifest is said to be ${referrer.size} bytes (limit ${MAX_ARTIFACT_MANIFEST_BYTES})`);
-      const manifest = await client.getManifest(name, referrer.digest, [MEDIA_TYPE.imageManifest]);
+      const manifest = await client.getManifest(name, referrer.digest, [MEDIA_TYPE.imageManifest], { signal });
       const m = manifest.json as { subject?: { digest?: unknown }; layers?: unknown };
       if (m.subject?.digest !== subject) return untrusted('unreadable', 'the artifact manifest does not name the digest as its subject');
       const layers = Array.isArray(m.layers) ? m.layers : [];
       const layer = layers.find((l): l is OciDescriptor => typeof l === 'object' && l !== null && (l as { mediaType?: unknown }).mediaType === BUNDLE_ARTIFACT_TYPE);
       if (!layer || typeof layer.digest !== 'string' || typeof layer.size !== 'number') return untrusted('not_a_bundle', 'the artifact has no layer of type application/vnd.dev.sigstore.bundle.v0.3+json');
       if (layer.size > MAX_BUNDLE_BYTES) return untrusted('unreadable', `oci_too_large: the bundle layer is said to be ${layer.size} bytes (limit ${MAX_BUNDLE_BYTES})`);
-      bytes = await client.getBlob(name, layer.digest, { maxBytes: MAX_BUNDLE_BYTES });
+      bytes = await client.getBlob(name, layer.digest, { maxBytes: MAX_BUNDLE_BYTES, signal });
     } catch (err) {
       if (!(err instanceof OciError)) throw err;
       if (TRANSIENT.has(err.code)) return { outage: err };

@@ -143,6 +143,25 @@ describe('release integrity against a hostile registry', () => {
     });
   });
 
+  describe('when the registry answers every call just inside the timeout', () => {
+    it('bounds the whole lookup by twice SIGLEDGER_REGISTRY_TIMEOUT_MS, not 16 bundles × 2 calls of it', async () => {
+      const many = enc(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPE.imageIndex, manifests: Array.from({ length: 16 }, (_, i) => ({ mediaType: MEDIA_TYPE.imageManifest, digest: sha256Digest(enc(`artifact ${i}`)), size: 300, artifactType: BUNDLE_ARTIFACT_TYPE })) }));
+      const h = await serveHostile(
+        registry((_q, res, url) => {
+          if (url.pathname.includes('/referrers/')) return send(res, MEDIA_TYPE.imageIndex, many), true;
+          if (url.pathname.includes('/manifests/')) return setTimeout(() => send(res, MEDIA_TYPE.imageManifest, ARTIFACT), TIMEOUT_MS - 150), true;
+          return false;
+        }),
+      );
+      const r = await ask(h.host);
+      expect(r.status).toBe(503);
+      expect(r.body).toMatchObject({ code: 'registry_unavailable', reason: 'oci_timeout' });
+      expect(r.body.detail).toMatch(new RegExp(`took longer than ${2 * TIMEOUT_MS} ms`));
+      expect(r.ms).toBeLessThan(2 * TIMEOUT_MS + 1_500);
+      expect(h.requests.filter((q) => q.includes('/manifests/')).length).toBeLessThan(5);
+    });
+  });
+
   describe('when many callers ask a registry that never answers at once', () => {
     it('bounds every request and keeps serving others meanwhile', async () => {
       const h = await serveHostile(() => undefined);
