@@ -6,7 +6,8 @@
  * fallback), fetch each bundle and verify it against the trust in force right now — the ledger's
  * TrustedRoot and the latest anchors version (signature, log inclusion, RFC 3161 timestamp, key
  * validity window) — and require that its in-toto statement names the digest. The digest is
- * trusted when at least one bundle is.
+ * trusted when at least one bundle is, and a *release* when one of those is a release attestation
+ * (src/domain/release.ts), which is what gating asks for.
  *
  * The registry is an attacker's: every call is bounded in time and size by the OCI client, at
  * most MAX_BUNDLES bundles are looked at, and nothing a registry says is echoed beyond its error
@@ -23,6 +24,7 @@ import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import type { ReleaseConfig } from '../config.ts';
 import type { AnchorsDocument } from '../domain/anchors.ts';
+import { RELEASE_PREDICATE_TYPE, RELEASE_SCOPE } from '../domain/release.ts';
 import { ConfigError, LedgerError } from '../errors.ts';
 import { BUNDLE_ARTIFACT_TYPE, bundleNamesDigest } from '../oci/bundle-artifact.ts';
 import { OciClient, type OciCredentials } from '../oci/client.ts';
@@ -57,6 +59,8 @@ export interface BundleVerdict {
   /** Human-readable detail of an untrusted verdict. */
   readonly detail?: string;
   readonly keyId?: string;
+  /** The in-toto statement's predicateType (when the bundle was read that far). */
+  readonly predicateType?: string;
 }
 
 export interface ReleaseSigner {
@@ -69,12 +73,18 @@ export interface ReleaseSigner {
   readonly logIndex: string | null;
   /** The referrer whose bundle is the evidence. */
   readonly bundleDigest: string;
+  readonly predicateType: string | null;
 }
 
 export interface ReferrersVerdict {
   readonly digest: Digest;
   readonly repository: string;
   readonly trusted: boolean;
+  /**
+   * A trusted bundle is a release attestation (predicateType RELEASE_PREDICATE_TYPE, which the
+   * ledger signs only for RELEASE_SCOPE callers): what release gating requires.
+   */
+  readonly release: boolean;
   /** Why not trusted: no bundle artifact refers to the digest, or none of them verified. */
   readonly reason: 'no_referrers' | 'no_trusted_bundle' | null;
   readonly signer: ReleaseSigner | null;
@@ -111,11 +121,7 @@ export interface ReleaseCaller {
   readonly scopes?: ReadonlySet<string>;
 }
 
-/**
- * The release pipeline's own scope: it signs the scanner releases that gating looks for, so it
- * cannot itself be gated on one (it would never sign the first). Grant it to release identities only.
- */
-export const RELEASE_SCOPE = 'signer.release';
+
 
 interface CacheEntry {
   readonly verdict: ReferrersVerdict;
@@ -218,7 +224,7 @@ export class ReleaseService {
 
   /**
    * Release gating: resolves when the caller's scanner image (OpTok claim `scanner_image`) has a
-   * trusted bundle, or the caller is the release pipeline (scope `signer.release`); otherwise 403
+   * trusted release attestation, or the caller is the release pipeline (scope `signer.release`); otherwise 403
    * `release_untrusted`, and 503/502 when the registry cannot tell.
    */
   async requireTrustedRelease(caller: ReleaseCaller): Promise<ReferrersVerdict | 'release_pipeline'> {
@@ -233,10 +239,14 @@ export class ReleaseService {
       throw new LedgerError('release_untrusted', `the OpTok's scanner_image is not an image pinned by digest: ${(err as Error).message}`, { reason: 'invalid_scanner_image' });
     }
     const verdict = await this.verifyReferrers(`${image.registry}/${image.name}`, image.digest);
-    if (!verdict.trusted) {
-      const why = verdict.reason === 'no_referrers' ? 'no Sigstore bundle refers to it' : `none of its ${verdict.bundles.length} bundle(s) verifies (${[...new Set(verdict.bundles.map((b) => b.reason))].join(', ')})`;
+    if (!verdict.release) {
+      const why = !verdict.trusted
+        ? verdict.reason === 'no_referrers'
+          ? 'no Sigstore bundle refers to it'
+          : `none of its ${verdict.bundles.length} bundle(s) verifies (${[...new Set(verdict.bundles.map((b) => b.reason))].join(', ')})`
+        : `its trusted bundles are not release attestations (predicateType ${RELEASE_PREDICATE_TYPE})`;
       throw new LedgerError('release_untrusted', `the scanner image ${verdict.repository}@${verdict.digest} is not a trusted release: ${why}`, {
-        reason: verdict.reason ?? 'no_trusted_bundle',
+        reason: verdict.trusted ? 'no_release_attestation' : (verdict.reason ?? 'no_trusted_bundle'),
         image: `${verdict.repository}@${verdict.digest}`,
       });
     }
@@ -306,7 +316,7 @@ export class ReleaseService {
     const referrers = listed.manifests.filter((m) => !seen.has(m.digest) && seen.add(m.digest));
     const material = this.trustMaterial(trust);
     const bundles: BundleVerdict[] = [];
-    const trusted: { verdict: BundleVerdict; keyId: string; signedAt: string | undefined; logIndex: string | undefined }[] = [];
+    const trusted: { verdict: BundleVerdict; keyId: string; signedAt: string | undefined; logIndex: string | undefined; release: boolean }[] = [];
     let outage: OciError | undefined;
     for (const [i, referrer] of referrers.entries()) {
       if (i >= MAX_BUNDLES) {
@@ -324,18 +334,21 @@ export class ReleaseService {
         continue;
       }
       bundles.push(result.verdict);
-      if (result.verdict.verdict === 'trusted') trusted.push({ verdict: result.verdict, keyId: result.keyId!, signedAt: result.signedAt, logIndex: result.logIndex });
+      if (result.verdict.verdict === 'trusted') {
+        trusted.push({ verdict: result.verdict, keyId: result.keyId!, signedAt: result.signedAt, logIndex: result.logIndex, release: result.verdict.predicateType === RELEASE_PREDICATE_TYPE });
+      }
     }
     // An outage may hide the one bundle that verifies: not knowing is not "untrusted".
     if (trusted.length === 0 && outage) throw failure(outage);
-    // The evidence: the most recently signed trusted bundle (ties by referrer digest), deterministically.
-    trusted.sort((a, b) => (b.signedAt ?? '').localeCompare(a.signedAt ?? '') || a.verdict.digest.localeCompare(b.verdict.digest));
+    // The evidence: a release attestation first, then the most recently signed (ties by referrer digest).
+    trusted.sort((a, b) => Number(b.release) - Number(a.release) || (b.signedAt ?? '').localeCompare(a.signedAt ?? '') || a.verdict.digest.localeCompare(b.verdict.digest));
     const best = trusted[0];
     const key = best ? trust.anchors.keys[best.keyId] : undefined;
     return {
       digest,
       repository: repo,
       trusted: best !== undefined,
+      release: best?.release ?? false,
       reason: best ? null : referrers.length === 0 ? 'no_referrers' : 'no_trusted_bundle',
       signer: best
         ? {
@@ -346,6 +359,7 @@ export class ReleaseService {
             signedAt: best.signedAt ?? null,
             logIndex: best.logIndex ?? null,
             bundleDigest: best.verdict.digest,
+            predicateType: best.verdict.predicateType ?? null,
           }
         : null,
       bundles,
@@ -392,9 +406,10 @@ export class ReleaseService {
     if (!parsed.ok) return untrusted('not_a_bundle', `the bundle ${parsed.detail}`);
     const names = bundleNamesDigest(json, subject);
     if (!names.ok) return untrusted('subject_mismatch', names.why);
+    const predicateType = names.predicateType !== undefined ? { predicateType: names.predicateType.slice(0, 512) } : {};
     const check = verifyLedgerBundle(material, keys, parsed.bundle);
-    if (!check.ok) return untrusted(check.reason, check.detail, check.keyId);
-    return { verdict: { digest: referrer.digest, verdict: 'trusted', reason: 'verified', keyId: check.keyId }, keyId: check.keyId, ...(check.signedAt ? { signedAt: check.signedAt } : {}), ...(check.logIndex ? { logIndex: check.logIndex } : {}) };
+    if (!check.ok) return { verdict: { ...untrusted(check.reason, check.detail, check.keyId).verdict, ...predicateType } };
+    return { verdict: { digest: referrer.digest, verdict: 'trusted', reason: 'verified', keyId: check.keyId, ...predicateType }, keyId: check.keyId, ...(check.signedAt ? { signedAt: check.signedAt } : {}), ...(check.logIndex ? { logIndex: check.logIndex } : {}) };
   }
 
   private remember(key: string, verdict: ReferrersVerdict): void {

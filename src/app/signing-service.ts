@@ -23,10 +23,13 @@ import type { KeyringService } from './keyring-service.ts';
 import type { LogService } from './log-service.ts';
 import type { TsaService } from './tsa-service.ts';
 import type { Metrics } from './metrics.ts';
+import { isReleaseAttestation, RELEASE_PREDICATE_TYPE, RELEASE_SCOPE } from '../domain/release.ts';
 
 export interface SigningCaller {
   readonly subject: string;
   readonly tenant: string;
+  /** OpTok scopes: a release attestation needs RELEASE_SCOPE. */
+  readonly scopes?: ReadonlySet<string>;
 }
 
 export interface SignResult {
@@ -79,6 +82,9 @@ export class SigningService {
   constructor(private readonly deps: SigningServiceDeps) {}
 
   async sign(caller: SigningCaller, request: SignRequest, idempotencyKey: string | null): Promise<SignResult> {
+    if (isReleaseAttestation(request.payloadType, request.payload) && !caller.scopes?.has(RELEASE_SCOPE)) {
+      throw new LedgerError('forbidden', `signing a release attestation (predicateType ${RELEASE_PREDICATE_TYPE}) needs the scope ${RELEASE_SCOPE}`, { reason: 'missing_scope', requiredScope: RELEASE_SCOPE });
+    }
     const payloadSha256 = sha256Hex(request.payload);
     const bundleId = bundleIdOf(caller.tenant, request.payloadType, payloadSha256);
     const stream = bundleStream(bundleId);

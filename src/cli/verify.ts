@@ -26,6 +26,7 @@ import { jcs } from '../crypto/jcs.ts';
 import { verifyAnchorsSuccessor, type AnchorsDocument } from '../domain/anchors.ts';
 import type { Bundle } from '@sigstore/bundle';
 import { parseLedgerBundle, trustMaterialOf, verifyLedgerBundle } from '../app/bundle-verifier.ts';
+import { IN_TOTO_PAYLOAD_TYPE } from '../domain/sign-request.ts';
 import { ConfigError } from '../errors.ts';
 import { openCheckpoint, openNote, parseCheckpointBody, MAX_NOTE_BYTES, type Checkpoint } from '../log/checkpoint.ts';
 
@@ -49,7 +50,6 @@ export const LIMITS = {
 export const KIT_KIND = 'sigledger-offline-kit';
 export const anchorsFileName = (version: number): string => `${String(version).padStart(10, '0')}.json`;
 const ANCHORS_FILE_RE = /^(\d{10})\.json$/;
-export const IN_TOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
 
 // ---------------------------------------------------------------------------------------------
 // Errors

@@ -51,6 +51,7 @@ export function openApiDocument(version: string) {
       '/api/v1/signer/sign/dsse': {
         post: {
           summary: 'Sign a payload or an in-toto Statement v1 as a DSSE envelope; returns a Sigstore bundle v0.3',
+          description: 'Release attestations (predicateType https://sigledger.dev/attestations/release/v1) need the scope signer.release. With SIGLEDGER_RELEASE_VERIFY=required the caller (unless it holds signer.release) must name a scanner image with a trusted release attestation in the OpTok claim scanner_image.',
           security: [{ opTok: ['signer.sign'], poe: [] }],
           parameters: [{ name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', maxLength: 255 } }],
           requestBody: {
@@ -94,7 +95,7 @@ export function openApiDocument(version: string) {
           responses: {
             '200': {
               description:
-                '{digest, repository, trusted, reason: null|"no_referrers"|"no_trusted_bundle", signer: {keyId, algorithm, status, validFor, signedAt, logIndex, bundleDigest}|null, bundles: [{digest, verdict: "trusted"|"untrusted", reason, detail?, keyId?}], source: "referrers_api"|"referrers_tag", anchorsVersion, checkedAt}. Bundle reasons: verified, not_a_bundle, subject_mismatch, unknown_key, key_not_valid, bad_signature, log_entry_mismatch, log_inclusion_failed, bad_timestamp, verification_failed, unreadable, not_checked.',
+                '{digest, repository, trusted, release (a trusted bundle is a release attestation), reason: null|"no_referrers"|"no_trusted_bundle", signer: {keyId, algorithm, status, validFor, signedAt, logIndex, bundleDigest, predicateType}|null, bundles: [{digest, verdict: "trusted"|"untrusted", reason, detail?, keyId?, predicateType?}], source: "referrers_api"|"referrers_tag", anchorsVersion, checkedAt}. Bundle reasons: verified, not_a_bundle, subject_mismatch, unknown_key, key_not_valid, bad_signature, log_entry_mismatch, log_inclusion_failed, bad_timestamp, verification_failed, unreadable, not_checked.',
             },
             '400': problem,
             '401': problem,

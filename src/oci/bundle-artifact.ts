@@ -11,9 +11,10 @@
  */
 import { artifactManifest, MEDIA_TYPE, type OciDescriptor } from './types.ts';
 import type { Digest } from './reference.ts';
+import { statementOf } from '../domain/release.ts';
+import { IN_TOTO_PAYLOAD_TYPE } from '../domain/sign-request.ts';
 
 export const BUNDLE_ARTIFACT_TYPE = MEDIA_TYPE.sigstoreBundle;
-export const IN_TOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
 /** Annotations cosign and sigstore-js also set on bundle referrers. */
 export const BUNDLE_CONTENT_ANNOTATION = 'dev.sigstore.bundle.content';
 export const BUNDLE_PREDICATE_TYPE_ANNOTATION = 'dev.sigstore.bundle.predicateType';
@@ -30,20 +31,17 @@ const B64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
 
 /**
  * Does the bundle's DSSE payload (an in-toto Statement) name `digest` as a subject? Only looks at
- * the payload; it does not verify any signature. `bundle` is untrusted JSON.
+ * the payload; it does not verify any signature. `bundle` is untrusted JSON. The payload is read
+ * with the domain's `statementOf`, as the ledger read it when it decided whether to sign it.
  */
 export function bundleNamesDigest(bundle: unknown, digest: Digest): SubjectCheck {
   if (!isRecord(bundle) || !isRecord(bundle.dsseEnvelope)) return { ok: false, why: 'the bundle carries no DSSE envelope' };
   const { payloadType, payload } = bundle.dsseEnvelope;
   if (payloadType !== IN_TOTO_PAYLOAD_TYPE) return { ok: false, why: `the DSSE payload is not an in-toto statement (payloadType ${JSON.stringify(String(payloadType).slice(0, 80))})` };
   if (typeof payload !== 'string' || payload.length % 4 !== 0 || !B64_RE.test(payload)) return { ok: false, why: 'the DSSE payload is not base64' };
-  let statement: unknown;
-  try {
-    statement = JSON.parse(Buffer.from(payload, 'base64').toString('utf8'));
-  } catch {
-    return { ok: false, why: 'the DSSE payload is not JSON' };
-  }
-  if (!isRecord(statement) || !Array.isArray(statement.subject)) return { ok: false, why: 'the in-toto statement has no subject list' };
+  const statement = statementOf(payloadType, Buffer.from(payload, 'base64'));
+  if (!statement) return { ok: false, why: 'the DSSE payload is not a UTF-8 JSON object' };
+  if (!Array.isArray(statement.subject)) return { ok: false, why: 'the in-toto statement has no subject list' };
   if (statement.subject.length > MAX_SUBJECTS) return { ok: false, why: `the in-toto statement has more than ${MAX_SUBJECTS} subjects` };
   const hex = digest.slice('sha256:'.length);
   const match = statement.subject.find((s) => isRecord(s) && isRecord(s.digest) && typeof s.digest.sha256 === 'string' && s.digest.sha256.toLowerCase() === hex);

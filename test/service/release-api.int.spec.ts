@@ -35,7 +35,7 @@ describe('release integrity with the OCI 1.1 referrers API', () => {
     image = await pushTestImage(new OciClient({ registry: registry.host, credentials }), repo, 'api');
     const signed = await http(svc, '/api/v1/signer/sign/dsse', {
       method: 'POST',
-      headers: await svc.tokens(),
+      headers: await svc.tokens({ scopes: ['signer.sign', 'signer.release'] }),
       json: { statement: { _type: 'https://in-toto.io/Statement/v1', subject: [{ name: repo, digest: { sha256: image.digest.slice(7) } }], predicateType: 'https://sigledger.dev/attestations/release/v1', predicate: {} } },
     });
     expect(signed.status).toBe(201);
@@ -74,7 +74,7 @@ describe('release integrity with the OCI 1.1 referrers API', () => {
     it('finds the bundle there and trusts the digest', async () => {
       const r = await http(svc, `/api/v1/signer/verify/referrers?repository=${encodeURIComponent(`${registry.host}/${repo}`)}&digest=${image.digest}`, { headers: await svc.tokens() });
       expect(r.status).toBe(200);
-      expect(r.body).toMatchObject({ trusted: true, source: 'referrers_api', signer: { keyId }, bundles: [{ verdict: 'trusted', reason: 'verified' }] });
+      expect(r.body).toMatchObject({ trusted: true, release: true, source: 'referrers_api', signer: { keyId }, bundles: [{ verdict: 'trusted', reason: 'verified' }] });
       expect(registry.requests.some((q) => q.startsWith(`GET /v2/${repo}/referrers/${image.digest}?artifactType=`))).toBe(true);
     });
   });

@@ -42,7 +42,7 @@ describe('release integrity through OCI referrers', () => {
   let svc: TestService;
   let stranger: TestService;
   let work: string;
-  const NAMES = ['trusted', 'foreign', 'tampered', 'mismatch', 'bare', 'uncached'] as const;
+  const NAMES = ['trusted', 'foreign', 'tampered', 'mismatch', 'bare', 'uncached', 'selfVouched'] as const;
   const images = {} as Record<(typeof NAMES)[number], Digest>;
   let trustedKeyId: string;
 
@@ -100,7 +100,7 @@ describe('release integrity through OCI referrers', () => {
     await attach(images.trusted, writeBundle('trusted.json', trusted.bundle));
     await attach(images.uncached, writeBundle('uncached.json', (await release(images.uncached)).bundle));
 
-    const foreign = await sign(stranger, { statement: statement(images.foreign) });
+    const foreign = await sign(stranger, { statement: statement(images.foreign) }, await stranger.tokens({ scopes: ['signer.sign', 'signer.release'] }));
     expect(foreign.status).toBe(201);
     await attach(images.foreign, writeBundle('foreign.json', foreign.body.bundle));
 
@@ -109,6 +109,12 @@ describe('release integrity through OCI referrers', () => {
     const forged = statement(images.tampered, { purpose: 'release', approvedBy: 'mallory' });
     const tampered = { ...genuine, dsseEnvelope: { ...genuine.dsseEnvelope, payload: Buffer.from(JSON.stringify(forged)).toString('base64') } };
     await attach(images.tampered, writeBundle('tampered.json', tampered));
+
+    // A tenant without signer.release (running the trusted scanner) vouching for its own image
+    // with another kind of statement.
+    const self = await sign(svc, { statement: { ...statement(images.selfVouched), predicateType: 'https://slsa.dev/provenance/v1' } }, await svc.tokens({ tenant: 'mallory', scannerImage: `${repository}@${images.trusted}` }));
+    expect(self.status).toBe(201);
+    await attach(images.selfVouched, writeBundle('self.json', self.body.bundle));
 
     // A genuine bundle for another image, attached to this one.
     await attachDirect(images.mismatch, (await release(images.trusted, { purpose: 'copied' })).bundle);
@@ -130,8 +136,9 @@ describe('release integrity through OCI referrers', () => {
           digest: images.trusted,
           repository,
           trusted: true,
+          release: true,
           reason: null,
-          signer: { keyId: trustedKeyId, algorithm: 'ed25519', status: 'active', validFor: { start: expect.any(String) }, signedAt: expect.stringMatching(/^\d{4}-/), logIndex: expect.stringMatching(/^\d+$/) },
+          signer: { predicateType: 'https://sigledger.dev/attestations/release/v1', keyId: trustedKeyId, algorithm: 'ed25519', status: 'active', validFor: { start: expect.any(String) }, signedAt: expect.stringMatching(/^\d{4}-/), logIndex: expect.stringMatching(/^\d+$/) },
           bundles: [{ verdict: 'trusted', reason: 'verified', keyId: trustedKeyId }],
           source: 'referrers_tag',
           anchorsVersion: 1,
@@ -157,6 +164,14 @@ describe('release integrity through OCI referrers', () => {
         });
       });
     }
+
+    describe('when the only bundle is genuine but not a release attestation', () => {
+      it('says trusted (a trusted key signed it) but not a release', async () => {
+        const r = await verifyReferrers(images.selfVouched);
+        expect(r.status).toBe(200);
+        expect(r.body).toMatchObject({ trusted: true, release: false, reason: null, signer: { predicateType: 'https://slsa.dev/provenance/v1' }, bundles: [{ verdict: 'trusted', reason: 'verified', predicateType: 'https://slsa.dev/provenance/v1' }] });
+      });
+    });
 
     describe('when nothing refers to the digest', () => {
       it('says untrusted with reason no_referrers', async () => {
@@ -199,6 +214,7 @@ describe('release integrity through OCI referrers', () => {
         ['a bundle by an unknown key', () => svc.tokens({ scannerImage: `${repository}@${images.foreign}` }), 'no_trusted_bundle'],
         ['a tampered bundle', () => svc.tokens({ scannerImage: `${repository}@${images.tampered}` }), 'no_trusted_bundle'],
         ['no bundle at all', () => svc.tokens({ scannerImage: `${repository}@${images.bare}` }), 'no_referrers'],
+        ['only a genuine bundle that is not a release attestation', () => svc.tokens({ tenant: 'mallory', scannerImage: `${repository}@${images.selfVouched}` }), 'no_release_attestation'],
         ['no scanner image in its OpTok', () => svc.tokens(), 'no_scanner_image'],
       ];
       for (const [what, tokens, reason] of refusals) {
@@ -207,6 +223,23 @@ describe('release integrity through OCI referrers', () => {
           const r = await sign(svc, payload(what), await tokens());
           expect(r.status).toBe(403);
           expect(r.body).toMatchObject({ code: 'release_untrusted', reason });
+          expect(await head()).toBe(before);
+        });
+      }
+    });
+
+    describe('when a caller without signer.release asks for a release attestation', () => {
+      const payloads: [string, () => Json][] = [
+        ['as a statement', () => ({ statement: statement(images.bare) })],
+        ['as a raw in-toto payload', () => ({ payloadType: 'application/vnd.in-toto+json', payload: Buffer.from(JSON.stringify(statement(images.bare))).toString('base64') })],
+        ['with the predicate type written with JSON escapes', () => ({ payloadType: 'application/vnd.in-toto+json', payload: Buffer.from(JSON.stringify(statement(images.bare)).replace('"https://sigledger.dev/attestations/release/v1"', '"\\u0068ttps://sigledger.dev/attestations/release/v1"')).toString('base64') })],
+      ];
+      for (const [what, body] of payloads) {
+        it(`refuses it ${what} with 403 missing_scope and appends nothing`, async () => {
+          const before = await head();
+          const r = await sign(svc, body(), await svc.tokens({ tenant: 'mallory', scannerImage: `${repository}@${images.trusted}` }));
+          expect(r.status).toBe(403);
+          expect(r.body).toMatchObject({ code: 'forbidden', reason: 'missing_scope', requiredScope: 'signer.release' });
           expect(await head()).toBe(before);
         });
       }
