@@ -26,16 +26,19 @@ import type { ReleaseConfig } from '../config.ts';
 import type { AnchorsDocument } from '../domain/anchors.ts';
 import { RELEASE_PREDICATE_TYPE, RELEASE_SCOPE } from '../domain/release.ts';
 import { ConfigError, LedgerError } from '../errors.ts';
-import { BUNDLE_ARTIFACT_TYPE, bundleNamesDigest } from '../oci/bundle-artifact.ts';
+import { BUNDLE_ARTIFACT_TYPE, BUNDLE_PREDICATE_TYPE_ANNOTATION, bundleNamesDigest } from '../oci/bundle-artifact.ts';
 import { OciClient, type OciCredentials } from '../oci/client.ts';
 import { isOciError, OciError } from '../oci/errors.ts';
-import { parseDigest, parsePinnedImage, parseRegistryHost, parseRepository, registryScheme, type Digest } from '../oci/reference.ts';
+import { hostWithoutPort, parseDigest, parsePinnedImage, parseRegistryHost, parseRepository, registryScheme, type Digest } from '../oci/reference.ts';
 import { MEDIA_TYPE, type OciDescriptor } from '../oci/types.ts';
 import { parseLedgerBundle, trustMaterialOf, verifyLedgerBundle, type BundleReason } from './bundle-verifier.ts';
 import type { Logger } from './logger.ts';
 
-/** Bundle artifacts looked at per digest (the rest are reported `not_checked`). */
+/** Bundle artifacts looked at per digest (the rest are counted in `unchecked`). */
 export const MAX_BUNDLES = 16;
+/** One page of the referrers listing (an index of ≈5,000 descriptors), and how many pages are read. */
+const MAX_INDEX_BYTES = 1024 * 1024;
+const MAX_INDEX_PAGES = 4;
 /** Largest bundle blob fetched (a bundle of a 4 MiB payload, base64, with proofs). */
 export const MAX_BUNDLE_BYTES = 8 * 1024 * 1024;
 /** Manifest of one bundle artifact (an image manifest with one layer is a few hundred bytes). */
@@ -89,6 +92,8 @@ export interface ReferrersVerdict {
   readonly reason: 'no_referrers' | 'no_trusted_bundle' | null;
   readonly signer: ReleaseSigner | null;
   readonly bundles: readonly BundleVerdict[];
+  /** Bundle referrers beyond MAX_BUNDLES, not looked at (release-annotated ones are looked at first). */
+  readonly unchecked: number;
   /** How the registry listed referrers. */
   readonly source: 'referrers_api' | 'referrers_tag';
   /** The anchors version the bundles were verified against. */
@@ -264,11 +269,18 @@ export class ReleaseService {
       if (isOciError(err)) throw new LedgerError('invalid_request', err.message, { reason: 'invalid_reference' });
       throw err;
     }
-    const allowed = this.deps.config.allowedRegistries;
-    if (allowed !== null && !allowed.includes(target.registry.toLowerCase())) {
+    if (!this.isAllowed(target.registry)) {
       throw new LedgerError('registry_not_allowed', `registry ${target.registry} is not among the registries this service may contact (SIGLEDGER_REGISTRIES)`, { reason: 'registry_not_allowed', registry: target.registry });
     }
     return target;
+  }
+
+  /** Within SIGLEDGER_REGISTRIES (a `host` entry allows every port of it), or no list at all. */
+  private isAllowed(registry: string): boolean {
+    const allowed = this.deps.config.allowedRegistries;
+    if (allowed === null) return true;
+    const host = registry.toLowerCase();
+    return allowed.includes(host) || allowed.includes(hostWithoutPort(host));
   }
 
   private clientFor(registry: string): OciClient {
@@ -281,9 +293,11 @@ export class ReleaseService {
       registry: host,
       scheme: registryScheme(host, this.deps.config.insecureRegistries),
       timeoutMs: this.deps.config.registryTimeoutMs,
-      maxManifestBytes: 4 * 1024 * 1024,
+      maxManifestBytes: MAX_INDEX_BYTES,
       maxBlobBytes: MAX_BUNDLE_BYTES,
       ...(credentials ? { credentials } : {}),
+      // A Bearer challenge must not lead past SIGLEDGER_REGISTRIES (with this registry's credentials).
+      ...(this.deps.config.allowedRegistries !== null ? { allowRealm: (realm: string) => this.isAllowed(realm) } : {}),
       userAgent: 'sigledger-release-verify/1',
     });
     this.clients.set(host, client);
@@ -307,23 +321,27 @@ export class ReleaseService {
       registryFailure(signal.aborted ? new OciError('oci_timeout', `looking up the referrers of ${name}@${digest} took longer than ${budgetMs} ms`, { cause: err }) : err, registry);
     let listed;
     try {
-      listed = await client.listReferrers(name, digest, { artifactType: BUNDLE_ARTIFACT_TYPE, signal });
+      listed = await client.listReferrers(name, digest, { artifactType: BUNDLE_ARTIFACT_TYPE, signal, maxPages: MAX_INDEX_PAGES });
     } catch (err) {
       if (err instanceof OciError) throw failure(err);
       throw err;
     }
     const seen = new Set<string>();
-    const referrers = listed.manifests.filter((m) => !seen.has(m.digest) && seen.add(m.digest));
+    const unique = listed.manifests.filter((m) => !seen.has(m.digest) && seen.add(m.digest));
+    // Release attestations (as their annotation says; the bundle itself decides) are looked at
+    // first, so other bundles (SBOMs, scans, old releases) cannot crowd them out of MAX_BUNDLES.
+    const claimsRelease = (m: OciDescriptor) => m.annotations?.[BUNDLE_PREDICATE_TYPE_ANNOTATION] === RELEASE_PREDICATE_TYPE;
+    const ordered = [...unique.filter(claimsRelease), ...unique.filter((m) => !claimsRelease(m))];
+    const referrers = ordered.slice(0, MAX_BUNDLES);
+    const unchecked = ordered.length - referrers.length;
     const material = this.trustMaterial(trust);
     const bundles: BundleVerdict[] = [];
     const trusted: { verdict: BundleVerdict; keyId: string; signedAt: string | undefined; logIndex: string | undefined; release: boolean }[] = [];
     let outage: OciError | undefined;
-    for (const [i, referrer] of referrers.entries()) {
-      if (i >= MAX_BUNDLES) {
-        bundles.push({ digest: referrer.digest, verdict: 'untrusted', reason: 'not_checked', detail: `only the first ${MAX_BUNDLES} bundle referrers are checked` });
-        continue;
-      }
+    for (const referrer of referrers) {
       if (signal.aborted) {
+        // The budget is spent: what was not looked at may be the bundle that verifies.
+        outage ??= new OciError('oci_timeout', 'the time budget was spent');
         bundles.push({ digest: referrer.digest, verdict: 'untrusted', reason: 'not_checked', detail: `not checked: the lookup's ${budgetMs} ms were spent` });
         continue;
       }
@@ -363,6 +381,7 @@ export class ReleaseService {
           }
         : null,
       bundles,
+      unchecked,
       source: listed.source,
       anchorsVersion: trust.anchors.version,
       checkedAt: this.deps.now().toISOString(),
@@ -383,7 +402,7 @@ export class ReleaseService {
     let bytes: Uint8Array;
     try {
       if (referrer.size > MAX_ARTIFACT_MANIFEST_BYTES) return untrusted('unreadable', `oci_too_large: the artifact manifest is said to be ${referrer.size} bytes (limit ${MAX_ARTIFACT_MANIFEST_BYTES})`);
-      const manifest = await client.getManifest(name, referrer.digest, [MEDIA_TYPE.imageManifest], { signal });
+      const manifest = await client.getManifest(name, referrer.digest, [MEDIA_TYPE.imageManifest], { signal, maxBytes: MAX_ARTIFACT_MANIFEST_BYTES });
       const m = manifest.json as { subject?: { digest?: unknown }; layers?: unknown };
       if (m.subject?.digest !== subject) return untrusted('unreadable', 'the artifact manifest does not name the digest as its subject');
       const layers = Array.isArray(m.layers) ? m.layers : [];

@@ -95,7 +95,7 @@ export function openApiDocument(version: string) {
           responses: {
             '200': {
               description:
-                '{digest, repository, trusted, release (a trusted bundle is a release attestation), reason: null|"no_referrers"|"no_trusted_bundle", signer: {keyId, algorithm, status, validFor, signedAt, logIndex, bundleDigest, predicateType}|null, bundles: [{digest, verdict: "trusted"|"untrusted", reason, detail?, keyId?, predicateType?}], source: "referrers_api"|"referrers_tag", anchorsVersion, checkedAt}. Bundle reasons: verified, not_a_bundle, subject_mismatch, unknown_key, key_not_valid, bad_signature, log_entry_mismatch, log_inclusion_failed, bad_timestamp, verification_failed, unreadable, not_checked.',
+                '{digest, repository, trusted, release (a trusted bundle is a release attestation), reason: null|"no_referrers"|"no_trusted_bundle", signer: {keyId, algorithm, status, validFor, signedAt, logIndex, bundleDigest, predicateType}|null, bundles: [{digest, verdict: "trusted"|"untrusted", reason, detail?, keyId?, predicateType?}], unchecked, source: "referrers_api"|"referrers_tag", anchorsVersion, checkedAt}. Bundle reasons: verified, not_a_bundle, subject_mismatch, unknown_key, key_not_valid, bad_signature, log_entry_mismatch, log_inclusion_failed, bad_timestamp, verification_failed, unreadable, not_checked.',
             },
             '400': problem,
             '401': problem,

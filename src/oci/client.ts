@@ -45,6 +45,8 @@ export interface OciClientOptions {
   /** Default 3. */
   readonly maxRedirects?: number;
   readonly userAgent?: string;
+  /** May a Bearer challenge send us (and the credentials) to this token realm host? Default: any https realm. */
+  readonly allowRealm?: (host: string) => boolean;
 }
 
 export interface CallOptions {
@@ -80,6 +82,8 @@ const DEFAULTS = {
   maxRedirects: 3,
   maxErrorBodyBytes: 16 * 1024,
   maxReferrerPages: 16,
+  /** Bearer tokens kept (one per repository scope), oldest dropped first. */
+  maxTokens: 256,
 } as const;
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
@@ -137,6 +141,7 @@ export class OciClient {
   private readonly maxTokenBytes: number;
   private readonly maxRedirects: number;
   private readonly userAgent: string;
+  private readonly allowRealm: ((host: string) => boolean) | undefined;
   /** Bearer tokens by scope. */
   private readonly tokens = new Map<string, string>();
   private basic = false;
@@ -152,6 +157,7 @@ export class OciClient {
     this.maxTokenBytes = options.maxTokenBytes ?? DEFAULTS.maxTokenBytes;
     this.maxRedirects = options.maxRedirects ?? DEFAULTS.maxRedirects;
     this.userAgent = options.userAgent ?? 'sigledger-oci/0.1';
+    this.allowRealm = options.allowRealm;
   }
 
   // ---------------------------------------------------------------- operations
@@ -218,11 +224,12 @@ export class OciClient {
   }
 
   /** GETs a manifest; its Content-Type must be one of `accept`; the digest is recomputed. */
-  async getManifest(repo: string, reference: string, accept: readonly string[], call: CallOptions = {}): Promise<ManifestResult> {
+  async getManifest(repo: string, reference: string, accept: readonly string[], call: CallOptions & { maxBytes?: number } = {}): Promise<ManifestResult> {
     const name = parseRepositoryName(repo);
     const ref = isDigest(reference) ? reference : parseTag(reference);
     if (accept.length === 0) throw new TypeError('getManifest: accept must name at least one media type');
-    return this.operation(`get manifest ${name}:${ref}`, call, (op) => this.fetchManifest(op, name, ref, accept));
+    const limit = Math.min(call.maxBytes ?? this.maxManifestBytes, this.maxManifestBytes);
+    return this.operation(`get manifest ${name}:${ref}`, call, (op) => this.fetchManifest(op, name, ref, accept, limit));
   }
 
   /** GETs a blob and verifies its digest. */
@@ -244,7 +251,8 @@ export class OciClient {
    * referrers tag schema (`sha256-<hex>` image index). `artifactType` is filtered client-side
    * unless the registry says it applied the filter.
    */
-  async listReferrers(repo: string, digest: string, options: CallOptions & { artifactType?: string } = {}): Promise<ReferrersResult> {
+  async listReferrers(repo: string, digest: string, options: CallOptions & { artifactType?: string; maxPages?: number } = {}): Promise<ReferrersResult> {
+    const maxPages = Math.min(options.maxPages ?? DEFAULTS.maxReferrerPages, DEFAULTS.maxReferrerPages);
     const name = parseRepositoryName(repo);
     const d = parseDigest(digest);
     const { artifactType } = options;
@@ -267,7 +275,7 @@ export class OciClient {
         manifests.push(...index.manifests);
         const next = nextLink(res.headers.get('link'));
         if (next === undefined) break;
-        if (page + 1 >= DEFAULTS.maxReferrerPages) throw new OciError('oci_bad_response', `${op.what}: more than ${DEFAULTS.maxReferrerPages} pages`);
+        if (page + 1 >= maxPages) throw new OciError('oci_bad_response', `${op.what}: more than ${maxPages} pages`);
         url = new URL(next, url);
         if (url.origin !== this.baseUrl.origin) throw new OciError('oci_redirect_refused', `${op.what}: next page on another origin refused`);
       }
@@ -332,11 +340,11 @@ export class OciClient {
     return { digest: m.digest, index: parseIndex(m.json, `${op.what} (referrers tag ${referrersTagFor(subject)})`) };
   }
 
-  private async fetchManifest(op: Op, name: string, ref: string, accept: readonly string[]): Promise<ManifestResult> {
+  private async fetchManifest(op: Op, name: string, ref: string, accept: readonly string[], limit = this.maxManifestBytes): Promise<ManifestResult> {
     const res = await this.send(op, { method: 'GET', url: this.url(`v2/${name}/manifests/${ref}`), headers: { accept: accept.join(', ') }, scope: `repository:${name}:pull` });
     if (res.status !== 200) throw await this.statusError(op, res);
     const mediaType = this.expectContentType(op, res, accept);
-    const bytes = await this.readBody(op, res, this.maxManifestBytes);
+    const bytes = await this.readBody(op, res, limit);
     const digest = sha256Digest(bytes);
     if (isDigest(ref) && ref !== digest) throw new OciError('oci_bad_response', `${op.what}: content does not match the requested digest`);
     this.checkDigestHeader(op, res, digest);
@@ -425,7 +433,9 @@ export class OciClient {
     }
     if (challenge.scheme !== 'bearer') throw new OciError('oci_unauthorized', `${op.what}: unsupported auth scheme ${JSON.stringify(challenge.scheme.slice(0, 20))}`, { status: 401 });
     this.tokens.delete(scope);
-    this.tokens.set(scope, await this.fetchToken(op, challenge.params, scope));
+    const token = await this.fetchToken(op, challenge.params, scope);
+    if (this.tokens.size >= DEFAULTS.maxTokens) this.tokens.delete(this.tokens.keys().next().value!);
+    this.tokens.set(scope, token);
   }
 
   private async fetchToken(op: Op, params: Record<string, string>, scope: string): Promise<string> {
@@ -438,6 +448,7 @@ export class OciClient {
     if (realm.username || realm.password || realm.hash) throw new OciError('oci_unauthorized', `${op.what}: Bearer realm must not carry credentials or a fragment`);
     const realmOk = realm.protocol === 'https:' || (realm.protocol === 'http:' && this.baseUrl.protocol === 'http:');
     if (!realmOk) throw new OciError('oci_unauthorized', `${op.what}: Bearer realm ${realm.origin} must use https`);
+    if (this.allowRealm && !this.allowRealm(realm.host.toLowerCase())) throw new OciError('oci_unauthorized', `${op.what}: Bearer realm ${realm.origin} is not an allowed host`);
     if (params.service !== undefined) realm.searchParams.set('service', params.service);
     const scopes = new Set([scope, ...(params.scope ? [params.scope] : [])]);
     for (const s of scopes) realm.searchParams.append('scope', s);

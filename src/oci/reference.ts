@@ -77,6 +77,12 @@ export function parseRegistryHost(s: string): string {
   if (port !== undefined && !(/^[0-9]{1,5}$/.test(port) && Number(port) >= 1 && Number(port) <= 65535)) {
     throw invalid('registry host', s, 'port must be 1-65535');
   }
+  // What the grammar lets through must also be a host a URL can have (e.g. not `[1]`, no zone ids).
+  try {
+    new URL(`https://${s}/`);
+  } catch {
+    throw invalid('registry host', s, 'not a valid host for a URL');
+  }
   return s;
 }
 

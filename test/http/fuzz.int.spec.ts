@@ -76,7 +76,7 @@ describe('hostile input', () => {
         fc.string({ maxLength: 300 }),
         fc.stringMatching(/^[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*){0,3}$/).map((n) => `${stub.host}/${n}`),
         fc.tuple(fc.domain(), fc.stringMatching(/^[a-z0-9]{1,20}$/)).map(([d, n]) => `${d}/${n}`),
-        fc.constantFrom('127.0.0.1:1/a', '[::1]:5000/a', 'localhost/a', `${stub.host}/A`, `${stub.host}/a//b`, `http://${stub.host}/a`, `${stub.host}/a@sha256:${'0'.repeat(64)}`, '169.254.169.254/latest'),
+        fc.constantFrom('127.0.0.1:1/a', '[::1]:5000/a', 'localhost/a', `${stub.host}/A`, `${stub.host}/a//b`, `http://${stub.host}/a`, `${stub.host}/a@sha256:${'0'.repeat(64)}`, '169.254.169.254/latest', '[1]/a', '[fe80::1%25eth0]/a', '[fe80::1%eth0]:5000/a', '[::1]:0/a', 'a..b/c'),
       );
       const digest = fc.oneof(hex64.map((h) => `sha256:${h}`), fc.string({ maxLength: 80 }), fc.constantFrom('sha512:00', 'sha256:', `SHA256:${'a'.repeat(64)}`));
       const contacted = stub.requests.length;

@@ -38,6 +38,8 @@ describe('oci references', () => {
       ['dot-dot', 'ghcr.io/acme/../x'],
       ['whitespace', 'ghcr.io/ac me'],
       ['too long', `ghcr.io/${'a'.repeat(260)}`],
+      ['an IPv6 literal no URL accepts', '[1]/x'],
+      ['an IPv6 zone id', '[fe80::1%eth0]:5000/x'],
     ])('refuses %s with oci_invalid_reference', (_why, s) => {
       expect(code(() => parseRepository(s))).toBe('oci_invalid_reference');
     });

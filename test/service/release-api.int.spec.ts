@@ -70,6 +70,33 @@ describe('release integrity with the OCI 1.1 referrers API', () => {
     });
   });
 
+  describe('when more than 16 other bundles were attached before the release attestation', () => {
+    it('still looks at the release attestation first (by its annotation) and finds the release', async () => {
+      const other = await pushTestImage(new OciClient({ registry: registry.host, credentials }), repo, 'crowded');
+      const headers = await svc.tokens();
+      const attachFile = async (file: string) => {
+        const code = await main(['attach', '--registry', `http://${registry.host}`, '--image', `${registry.host}/${repo}@${other.digest}`, '--bundle', file], { out: () => undefined, err: () => undefined, env: { SIGLEDGER_REGISTRY_USERNAME: credentials.username, SIGLEDGER_REGISTRY_PASSWORD: credentials.password } });
+        expect(code).toBe(0);
+      };
+      const statementFor = (predicateType: string, n: number) => ({ _type: 'https://in-toto.io/Statement/v1', subject: [{ name: repo, digest: { sha256: other.digest.slice(7) } }], predicateType, predicate: { n } });
+      for (let n = 0; n < 20; n++) {
+        const sbom = await http(svc, '/api/v1/signer/sign/dsse', { method: 'POST', headers, json: { statement: statementFor('https://spdx.dev/Document', n) } });
+        writeFileSync(join(work, `sbom-${n}.json`), JSON.stringify(sbom.body.bundle));
+        await attachFile(join(work, `sbom-${n}.json`));
+      }
+      const release = await http(svc, '/api/v1/signer/sign/dsse', { method: 'POST', headers: await svc.tokens({ scopes: ['signer.sign', 'signer.release'] }), json: { statement: statementFor('https://sigledger.dev/attestations/release/v1', 0) } });
+      writeFileSync(join(work, 'crowded-release.json'), JSON.stringify(release.body.bundle));
+      await attachFile(join(work, 'crowded-release.json'));
+      expect(registry.referrers.get(other.digest)).toHaveLength(21);
+
+      const r = await http(svc, `/api/v1/signer/verify/referrers?repository=${encodeURIComponent(`${registry.host}/${repo}`)}&digest=${other.digest}`, { headers });
+      expect(r.status).toBe(200);
+      expect(r.body).toMatchObject({ trusted: true, release: true, unchecked: 5, signer: { predicateType: 'https://sigledger.dev/attestations/release/v1' } });
+      expect(r.body.bundles).toHaveLength(16);
+      expect(r.body.bundles[0]).toMatchObject({ verdict: 'trusted', predicateType: 'https://sigledger.dev/attestations/release/v1' });
+    });
+  });
+
   describe('when the service asks the referrers API', () => {
     it('finds the bundle there and trusts the digest', async () => {
       const r = await http(svc, `/api/v1/signer/verify/referrers?repository=${encodeURIComponent(`${registry.host}/${repo}`)}&digest=${image.digest}`, { headers: await svc.tokens() });

@@ -30,7 +30,7 @@ const external = Object.values(networkInterfaces())
 
 describe('release integrity: reaching registries', () => {
   let svc: TestService;
-  const r = {} as { insecure: Hostile; tls: Hostile; basic: Hostile; basicNoCredentials: Hostile; notAllowed: Hostile };
+  const r = {} as { insecure: Hostile; tls: Hostile; basic: Hostile; basicNoCredentials: Hostile; notAllowed: Hostile; bearerElsewhere: Hostile };
 
   const ask = async (h: Hostile) => http(svc, `/api/v1/signer/verify/referrers?repository=${encodeURIComponent(`${h.host}/acme/scanner`)}&digest=${DIGEST}`, { headers: await svc.tokens() });
 
@@ -41,10 +41,12 @@ describe('release integrity: reaching registries', () => {
     r.basic = await serveHostile(basicOnly);
     r.basicNoCredentials = await serveHostile(basicOnly);
     r.notAllowed = await serveHostile(empty);
+    // Allowed itself, but its Bearer challenge sends clients (with credentials) to a host that is not.
+    r.bearerElsewhere = await serveHostile((_req, res) => res.writeHead(401, { 'www-authenticate': `Bearer realm="http://${r.notAllowed.host}/token",service="x"` }).end());
     svc = await startTestService({
       SIGLEDGER_ROTATION_CRON: 'off',
       SIGLEDGER_REGISTRY_TIMEOUT_MS: '2000',
-      SIGLEDGER_REGISTRIES: [r.insecure, r.tls, r.basic, r.basicNoCredentials].map((h) => h.host).join(','),
+      SIGLEDGER_REGISTRIES: [r.insecure, r.tls, r.basic, r.basicNoCredentials, r.bearerElsewhere].map((h) => h.host).join(','),
       SIGLEDGER_INSECURE_REGISTRIES: r.insecure.host,
       SIGLEDGER_REGISTRY_CREDENTIALS: JSON.stringify({ [r.basic.host]: { username: 'ci', password: PASSWORD } }),
     });
@@ -95,6 +97,16 @@ describe('release integrity: reaching registries', () => {
       const res = await ask(r.notAllowed);
       expect(res.status).toBe(403);
       expect(res.body).toMatchObject({ code: 'registry_not_allowed' });
+      expect(r.notAllowed.requests).toEqual([]);
+    });
+  });
+
+  describe('when an allowed registry sends clients to a token realm that is not allowed', () => {
+    it('answers 502 oci_unauthorized without contacting the realm', async () => {
+      const res = await ask(r.bearerElsewhere);
+      expect(res.status).toBe(502);
+      expect(res.body).toMatchObject({ code: 'registry_error', reason: 'oci_unauthorized' });
+      expect(res.body.detail).toMatch(/is not an allowed host/);
       expect(r.notAllowed.requests).toEqual([]);
     });
   });

@@ -112,6 +112,7 @@ describe('release integrity against a hostile registry', () => {
   describe('when one referrer goes wrong', () => {
     const cases: [string, (other: string) => Handler, string, RegExp][] = [
       ['an artifact manifest streamed without end', () => registry((_q, res, url) => (url.pathname.includes('/manifests/') ? (pumpBytes(res, 256 * 2 ** 20, MEDIA_TYPE.imageManifest), true) : false)), 'unreadable', /oci_too_large/],
+      ['an artifact manifest of 200 KiB the index says is small', () => registry((_q, res, url) => (url.pathname.includes('/manifests/') ? (send(res, MEDIA_TYPE.imageManifest, enc(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPE.imageManifest, pad: 'x'.repeat(200 * 1024) }))), true) : false)), 'unreadable', /oci_too_large/],
       ['an artifact manifest the index says is 100 MiB', () => registry((_q, res, url) => (url.pathname.includes('/referrers/') ? (send(res, MEDIA_TYPE.imageIndex, index(100 * 2 ** 20)), true) : false)), 'unreadable', /oci_too_large/],
       ['an artifact manifest of the wrong content type', () => registry((_q, res, url) => (url.pathname.includes('/manifests/') ? (send(res, 'text/plain', ARTIFACT), true) : false)), 'unreadable', /oci_bad_response/],
       ['a bundle blob redirected to another host', (other) => registry((_q, res, url) => (url.pathname.includes('/blobs/') ? (res.writeHead(302, { location: `http://${other}/blob` }).end(), true) : false)), 'unreadable', /oci_redirect_refused/],
@@ -140,6 +141,29 @@ describe('release integrity against a hostile registry', () => {
       const r = await ask(h.host);
       expect(r.status).toBe(503);
       expect(r.body).toMatchObject({ code: 'registry_unavailable', reason: 'oci_timeout' });
+    });
+  });
+
+  describe('when the registry lists thousands of bundle referrers', () => {
+    it('looks at 16, counts the rest, and answers a small verdict', async () => {
+      const many = enc(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPE.imageIndex, manifests: Array.from({ length: 4_000 }, (_, i) => ({ mediaType: MEDIA_TYPE.imageManifest, digest: sha256Digest(enc(`many ${i}`)), size: 300, artifactType: BUNDLE_ARTIFACT_TYPE })) }));
+      expect(many.length).toBeLessThan(2 ** 20);
+      const h = await serveHostile(registry((_q, res, url) => (url.pathname.includes('/referrers/') ? (send(res, MEDIA_TYPE.imageIndex, many), true) : false)));
+      const res = await fetch(`${svc.url}/api/v1/signer/verify/referrers?repository=${encodeURIComponent(`${h.host}/acme/scanner`)}&digest=${SUBJECT}`, { headers: await svc.tokens() });
+      const text = await res.text();
+      expect(res.status).toBe(200);
+      const body = JSON.parse(text) as Json;
+      expect(body).toMatchObject({ trusted: false, reason: 'no_trusted_bundle', unchecked: 4_000 - 16 });
+      expect(body.bundles).toHaveLength(16);
+      expect(text.length).toBeLessThan(16 * 1024);
+      expect(h.requests.filter((q) => q.includes('/manifests/')).length).toBe(16);
+    });
+
+    it('answers 502 for a listing page over 1 MiB', async () => {
+      const h = await serveHostile(registry((_q, res, url) => (url.pathname.includes('/referrers/') ? (send(res, MEDIA_TYPE.imageIndex, enc(`{"schemaVersion":2,"mediaType":"${MEDIA_TYPE.imageIndex}","manifests":[],"pad":"${'x'.repeat(2 ** 20)}"}`)), true) : false)));
+      const r = await ask(h.host);
+      expect(r.status).toBe(502);
+      expect(r.body).toMatchObject({ code: 'registry_error', reason: 'oci_too_large' });
     });
   });
 
