@@ -64,7 +64,7 @@ export interface Config {
 export interface ReleaseConfig {
   /** SIGLEDGER_RELEASE_VERIFY: `required` refuses signing unless the caller's scanner image has a trusted bundle. Default `off`. */
   readonly verify: 'off' | 'required';
-  /** How long a verdict is reused, in seconds (SIGLEDGER_RELEASE_CACHE_SECONDS, default 300; untrusted verdicts at most 30). */
+  /** How long a verdict is reused, in seconds (SIGLEDGER_RELEASE_CACHE_SECONDS, default 300; verdicts other than a trusted release at most 30). */
   readonly cacheSeconds: number;
   /** Registries spoken to over plain HTTP besides loopback ones (SIGLEDGER_INSECURE_REGISTRIES, `host[:port]`, comma-separated). */
   readonly insecureRegistries: readonly string[];

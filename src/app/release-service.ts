@@ -14,8 +14,8 @@
  * code. Loopback registries and SIGLEDGER_INSECURE_REGISTRIES are spoken to over plain HTTP, all
  * others over HTTPS; SIGLEDGER_REGISTRIES, when set, is the only registries contacted at all.
  *
- * Verdicts are cached per (repository, digest, anchors version) for a bounded time — trusted ones
- * for SIGLEDGER_RELEASE_CACHE_SECONDS, untrusted ones at most UNTRUSTED_TTL_S so that a bundle
+ * Verdicts are cached per (repository, digest, anchors version) for a bounded time — trusted
+ * releases for SIGLEDGER_RELEASE_CACHE_SECONDS, any other at most UNTRUSTED_TTL_S so that a bundle
  * attached later counts soon — in a bounded LRU; a new anchors version (a rotation, a revocation)
  * invalidates them. Concurrent asks for the same digest share one lookup. Registry failures are
  * never cached: an outage is a 503 and release gating fails closed.
@@ -432,7 +432,8 @@ export class ReleaseService {
   }
 
   private remember(key: string, verdict: ReferrersVerdict): void {
-    const ttl = Math.min(this.deps.config.cacheSeconds, verdict.trusted ? Number.POSITIVE_INFINITY : UNTRUSTED_TTL_S);
+    // Only a trusted release is kept long: anything less may change as soon as a release is attached.
+    const ttl = Math.min(this.deps.config.cacheSeconds, verdict.release ? Number.POSITIVE_INFINITY : UNTRUSTED_TTL_S);
     if (ttl <= 0) return;
     if (this.cache.size >= CACHE_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
     this.cache.set(key, { verdict, expiresAt: this.deps.now().getTime() + ttl * 1000 });

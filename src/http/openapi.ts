@@ -86,7 +86,7 @@ export function openApiDocument(version: string) {
         get: {
           summary: 'Release integrity of an OCI image digest: verifies the Sigstore bundles that refer to it (OCI 1.1 referrers API or the sha256-<hex> tag fallback) against the trust anchors in force',
           description:
-            'The registry is contacted over HTTPS, or plain HTTP for loopback registries and SIGLEDGER_INSECURE_REGISTRIES; SIGLEDGER_REGISTRIES limits which registries may be contacted. A bundle counts only when it verifies (signature, log inclusion, RFC 3161 timestamp, key validity) and its in-toto statement names the digest. Verdicts are cached for a bounded time (untrusted ones at most 30 s).',
+            'The registry is contacted over HTTPS, or plain HTTP for loopback registries and SIGLEDGER_INSECURE_REGISTRIES; SIGLEDGER_REGISTRIES limits which registries may be contacted. A bundle counts only when it verifies (signature, log inclusion, RFC 3161 timestamp, key validity) and its in-toto statement names the digest. Verdicts are cached for a bounded time (anything but a trusted release at most 30 s).',
           security: [{ opTok: ['signer.verify'], poe: [] }, { opTok: ['signer.sign'], poe: [] }],
           parameters: [
             { name: 'repository', in: 'query', required: true, description: 'HOST[:PORT]/NAME', schema: { type: 'string', maxLength: 255 } },
