@@ -232,10 +232,8 @@ export async function startService(config: Config, options: { logger?: Logger; n
     const release = new ReleaseService({
       config: config.release,
       credentials: loadRegistryCredentials(config.release.registryCredentials),
-      trust: () => {
-        const latest = anchors.latest();
-        return latest ? { trustedRoot: trustedRootDocument(log, tsa), anchors: latest } : undefined;
-      },
+      anchors: () => anchors.latest(),
+      trustedRoot: () => trustedRootDocument(log, tsa),
       keyStatus: (keyId) => keyring.get(keyId)?.status,
       logger,
       now,

@@ -109,7 +109,10 @@ export interface TrustSnapshot {
 
 export interface ReleaseServiceDeps {
   readonly config: ReleaseConfig;
-  readonly trust: () => TrustSnapshot | undefined;
+  /** The latest anchors version (its number keys the verdict cache). */
+  readonly anchors: () => AnchorsDocument | undefined;
+  /** The ledger's TrustedRoot (log key, TSA chain); built only when a lookup runs. */
+  readonly trustedRoot: () => Record<string, unknown>;
   /** Key registry status of a key id (active / retired / revoked). */
   readonly keyStatus: (keyId: string) => string | undefined;
   readonly credentials?: ReadonlyMap<string, OciCredentials>;
@@ -197,10 +200,10 @@ export class ReleaseService {
   async verifyReferrers(repository: string, digest: string): Promise<ReferrersVerdict> {
     const { registry, name } = this.parseTarget(repository, digest);
     const d = digest as Digest;
-    const trust = this.deps.trust();
-    if (!trust) throw new LedgerError('not_ready', 'no trust anchors are published yet');
+    const anchors = this.deps.anchors();
+    if (!anchors) throw new LedgerError('not_ready', 'no trust anchors are published yet');
     const repo = `${registry.toLowerCase()}/${name}`;
-    const key = `${repo}@${d}#${trust.anchors.version}`;
+    const key = `${repo}@${d}#${anchors.version}`;
     const now = this.deps.now().getTime();
     const hit = this.cache.get(key);
     if (hit && hit.expiresAt > now) {
@@ -212,7 +215,7 @@ export class ReleaseService {
     if (hit) this.cache.delete(key);
     const pending = this.inflight.get(key);
     if (pending) return pending;
-    const lookup = this.lookup(registry, name, d, repo, trust)
+    const lookup = this.lookup(registry, name, d, repo, { anchors, trustedRoot: this.deps.trustedRoot() })
       .then((verdict) => {
         this.remember(key, verdict);
         this.deps.onVerdict?.(verdict.trusted ? 'trusted' : 'untrusted', false);

@@ -10,15 +10,13 @@
  * leaves the index unchanged. Only a bundle whose in-toto statement names the image's digest is
  * attached: nothing is pushed otherwise. Exit 0 attached, 1 failure, 2 usage.
  */
-import { constants } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { bundleArtifactManifest, bundleNamesDigest, BUNDLE_ARTIFACT_TYPE } from '../oci/bundle-artifact.ts';
 import { OciClient, sha256Digest, type OciCredentials } from '../oci/client.ts';
 import { OciError } from '../oci/errors.ts';
 import { isDigest, isLoopbackRegistry, isRepositoryName, parseRegistryHost, referrersTagFor, type Digest } from '../oci/reference.ts';
 import { EMPTY_JSON, MEDIA_TYPE, type OciDescriptor } from '../oci/types.ts';
 import { ConfigError } from '../errors.ts';
-import { InputError, LIMITS, parseStrictJson, printable } from './verify.ts';
+import { InputError, LIMITS, parseStrictJson, printable, readBounded, requireFile } from './verify.ts';
 
 export interface AttachOptions {
   readonly registry: string;
@@ -97,31 +95,6 @@ export function registryCredentials(env: NodeJS.ProcessEnv): OciCredentials | un
   return { username, password };
 }
 
-/** Reads a regular file of at most `limit` bytes; ConfigError when it cannot be opened, AttachFailure beyond the limit. */
-async function readBundleFile(path: string, limit: number): Promise<Buffer> {
-  const shown = printable(path, 200);
-  // O_NONBLOCK: a FIFO must not block the open; only regular files are read.
-  const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK).catch((err: NodeJS.ErrnoException) => {
-    throw new ConfigError(`cannot read --bundle ${shown} (${err.code ?? 'error'})`);
-  });
-  try {
-    const info = await handle.stat();
-    if (!info.isFile()) throw new ConfigError(`--bundle ${shown} is not a regular file`);
-    if (info.size > limit) throw new AttachFailure(`the bundle file is larger than ${limit} bytes`);
-    const buf = Buffer.alloc(info.size + 1);
-    let total = 0;
-    for (;;) {
-      const { bytesRead } = await handle.read(buf, total, buf.length - total, total);
-      if (bytesRead === 0) break;
-      total += bytesRead;
-      if (total > limit) throw new AttachFailure(`the bundle file is larger than ${limit} bytes`);
-      if (total === buf.length) throw new AttachFailure('the bundle file grew while it was read');
-    }
-    return buf.subarray(0, total);
-  } finally {
-    await handle.close();
-  }
-}
 
 /** A Sigstore bundle v0.3 with a DSSE envelope whose in-toto statement names `digest`. */
 async function checkBundle(bytes: Uint8Array, digest: Digest): Promise<{ predicateType: string | undefined }> {
@@ -154,8 +127,11 @@ export async function attach(options: AttachOptions, io: AttachIo): Promise<numb
   const credentials = registryCredentials(io.env);
   if (credentials && scheme === 'http' && !isLoopbackRegistry(host)) io.err(`sigledger attach: warning: sending registry credentials to ${host} over plain HTTP`);
   const image = `${host}/${name}@${digest}`;
+  await requireFile(options.bundle, '--bundle');
   try {
-    const bytes = await readBundleFile(options.bundle, LIMITS.bundle);
+    const bytes = await readBounded(options.bundle, LIMITS.bundle, 'the bundle file').catch((err: unknown) => {
+      throw err instanceof InputError ? new AttachFailure(err.message) : new ConfigError(`cannot read --bundle ${printable(options.bundle, 200)} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    });
     const { predicateType } = await checkBundle(bytes, digest);
 
     const client = new OciClient({ registry: host, scheme, ...(credentials ? { credentials } : {}), timeoutMs: OPERATION_TIMEOUT_MS, maxBlobBytes: LIMITS.bundle });

@@ -19,11 +19,11 @@
  * manifest is written last. DIR must be empty, new, or a previous kit (its files that the new
  * export no longer has are removed); --force writes into any directory and removes nothing.
  */
-import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { mkdir, open, readdir, rm, rmdir, stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { sha256Hex } from '../crypto/hash.ts';
+import { writeFileAtomically } from '../util/atomic-write.ts';
 import { isBundleId } from '../domain/bundle.ts';
 import type { AnchorsDocument } from '../domain/anchors.ts';
 import { ConfigError } from '../errors.ts';
@@ -113,21 +113,12 @@ async function prepareDir(dir: string, force: boolean): Promise<Manifest | undef
   throw new ConfigError(`--out ${printable(dir, 200)} is not empty and is not a sigledger kit (no kit.json); choose an empty directory or add --force`);
 }
 
-/** Temporary file in the same directory, synced, then renamed over `path`. */
+/** Creates the directory if needed, then replaces `path` atomically (src/util/atomic-write.ts). */
 async function writeAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   try {
     await mkdir(dirname(path), { recursive: true });
-    const handle = await open(tmp, 'wx', 0o644);
-    try {
-      await handle.writeFile(data);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(tmp, path);
+    await writeFileAtomically(path, data, 0o644);
   } catch (err) {
-    await rm(tmp, { force: true }).catch(() => undefined);
     throw new WriteError(`cannot write ${printable(path, 200)} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
   }
 }

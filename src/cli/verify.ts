@@ -189,7 +189,7 @@ export interface TrustInput {
 }
 
 /** Reads at most `limit` bytes of a regular file; InputError beyond it or for anything else. */
-async function readBounded(path: string, limit: number, what: string): Promise<Buffer> {
+export async function readBounded(path: string, limit: number, what: string): Promise<Buffer> {
   // O_NONBLOCK: a FIFO planted in a kit must not block the open; only regular files are read.
   const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
@@ -580,7 +580,7 @@ export interface VerifyIo {
   readonly err: (line: string) => void;
 }
 
-async function requireFile(path: string, flag: string): Promise<void> {
+export async function requireFile(path: string, flag: string): Promise<void> {
   const info = await stat(path).catch((err: NodeJS.ErrnoException) => {
     throw new ConfigError(`cannot read ${flag} ${printable(path, 200)} (${err.code ?? 'error'})`);
   });

@@ -42,11 +42,10 @@ function writeHeader(out: Uint8Array, tag: number, len: number): number {
   return 2 + n;
 }
 
-/** tag ‖ length ‖ parts… (single-byte tags: universal or low-numbered context tags). */
-export function tlv(tag: number, ...parts: readonly Uint8Array[]): Buffer {
+function build(alloc: (size: number) => Buffer, tag: number, parts: readonly Uint8Array[]): Buffer {
   let len = 0;
   for (const p of parts) len += p.byteLength;
-  const out = Buffer.allocUnsafe(headerLength(len) + len);
+  const out = alloc(headerLength(len) + len);
   let at = writeHeader(out, tag, len);
   for (const p of parts) {
     out.set(p, at);
@@ -55,18 +54,11 @@ export function tlv(tag: number, ...parts: readonly Uint8Array[]): Buffer {
   return out;
 }
 
+/** tag ‖ length ‖ parts… (single-byte tags: universal or low-numbered context tags). */
+export const tlv = (tag: number, ...parts: readonly Uint8Array[]): Buffer => build(Buffer.allocUnsafe, tag, parts);
+
 /** Same as `tlv`, but the result owns its ArrayBuffer (not a slice of Node's shared pool). */
-export function tlvOwned(tag: number, ...parts: readonly Uint8Array[]): Buffer {
-  let len = 0;
-  for (const p of parts) len += p.byteLength;
-  const out = Buffer.allocUnsafeSlow(headerLength(len) + len);
-  let at = writeHeader(out, tag, len);
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
-}
+export const tlvOwned = (tag: number, ...parts: readonly Uint8Array[]): Buffer => build(Buffer.allocUnsafeSlow, tag, parts);
 
 /** Contents octets of a DER INTEGER for v ≥ 0: minimal big-endian, 0x00 prefix when the high bit is set. */
 export function integerContents(v: bigint): Buffer {

@@ -57,6 +57,7 @@ describe('release integrity: reaching registries', () => {
   });
 
   if (external === undefined) {
+    console.log('[release config] SKIPPED (HTTP vs HTTPS cases): no non-loopback IPv4 address on this machine');
     it.skip('SKIPPED: no non-loopback IPv4 address on this machine to tell HTTP from HTTPS', () => undefined);
   } else {
     describe('when a registry is not on loopback', () => {

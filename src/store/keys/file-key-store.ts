@@ -20,12 +20,13 @@ import {
   type KeyObject,
 } from 'node:crypto';
 import { constants } from 'node:fs';
-import { mkdir, open, rename, unlink } from 'node:fs/promises';
+import { mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { isEd25519Spki, keyIdOf } from '../../crypto/ed25519.ts';
 import { LedgerError } from '../../errors.ts';
 import { RedactedKeyHandle } from './redacted-handle.ts';
+import { writeFileAtomically } from '../../util/atomic-write.ts';
 import type { GeneratedKey, KeyStore, SigningKeyHandle } from '../key-store.ts';
 
 export const FILE_KEY_FORMAT_VERSION = 1;
@@ -61,34 +62,6 @@ export interface FileKeyStoreOptions {
 }
 
 export const fileKeyRef = (keyId: string): string => `file:${keyId}`;
-
-/** Writes `bytes` to `target` (mode 0600) via a temp file, fsync, rename and a directory fsync. */
-export async function writeFileAtomically(dir: string, target: string, bytes: Uint8Array): Promise<void> {
-  const tmp = join(dir, `.${randomBytes(8).toString('hex')}.tmp`);
-  try {
-    const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
-    try {
-      await fh.writeFile(bytes);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, target);
-  } catch (e) {
-    await unlink(tmp).catch(() => undefined);
-    throw e;
-  }
-  try {
-    const dh = await open(dir, constants.O_RDONLY);
-    try {
-      await dh.sync();
-    } finally {
-      await dh.close();
-    }
-  } catch {
-    /* directory fsync is not supported everywhere */
-  }
-}
 
 const aadFor = (keyId: string): Buffer => Buffer.from(`sigledger/file-key/v${FILE_KEY_FORMAT_VERSION}/ed25519/${keyId}`, 'utf8');
 
@@ -198,7 +171,7 @@ export class FileKeyStore implements KeyStore {
 
   async #writeAtomically(keyId: string, bytes: Buffer): Promise<void> {
     try {
-      await writeFileAtomically(this.dir, this.#pathOf(keyId), bytes);
+      await writeFileAtomically(this.#pathOf(keyId), bytes, 0o600);
     } catch (e) {
       throw new LedgerError('key_store_unavailable', `cannot write key file for ${keyId} (${errno(e) ?? 'error'})`, { keyId }, { cause: e });
     }

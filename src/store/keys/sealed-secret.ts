@@ -8,7 +8,7 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LedgerError } from '../../errors.ts';
-import { writeFileAtomically } from './file-key-store.ts';
+import { writeFileAtomically } from '../../util/atomic-write.ts';
 
 const NAME_RE = /^[a-z0-9][a-z0-9-]{0,63}$/;
 const aad = (name: string) => Buffer.from(`sigledger/secret/v1/${name}`, 'utf8');
@@ -29,7 +29,7 @@ export async function sealSecret(dir: string, name: string, secret: Uint8Array, 
   cipher.setAAD(aad(name));
   const ciphertext = Buffer.concat([cipher.update(secret), cipher.final()]);
   const text = JSON.stringify({ v: 1, name, seal: 'aes-256-gcm', nonce: nonce.toString('base64'), ciphertext: ciphertext.toString('base64'), tag: cipher.getAuthTag().toString('base64') });
-  await writeFileAtomically(dir, join(dir, `${name}.secret.json`), Buffer.from(text, 'utf8'));
+  await writeFileAtomically(join(dir, `${name}.secret.json`), Buffer.from(text, 'utf8'), 0o600);
   return secretRef(name);
 }
 
