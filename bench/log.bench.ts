@@ -13,10 +13,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jcsBytes } from '../src/crypto/jcs.ts';
 import { CompactRange, hashLeaf, inclusionProof, verifyInclusion } from '../src/log/merkle.ts';
-import { LogService } from '../src/app/log-service.ts';
+import { LogService } from '../src/app/transparency/log-service.ts';
 import { logRoutes } from '../src/http/log.ts';
 import { LogProjection, LogReader } from '../src/projections/log.ts';
-import type { RecordedEvent } from '../src/store/port.ts';
+import type { RecordedEvent } from '../src/store/event-store.ts';
 import { SqliteReadModelStore } from '../src/store/sqlite/sqlite-read-model.ts';
 
 const N = Number(process.env.BENCH_LEAVES ?? 1_000_000);

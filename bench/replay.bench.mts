@@ -16,7 +16,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { replay } from '../src/app/replay.ts';
+import { replay } from '../src/app/audit/replay.ts';
 import { pae } from '../src/crypto/dsse.ts';
 import { keyIdOf, rawFromSpki } from '../src/crypto/ed25519.ts';
 import { sha256Hex } from '../src/crypto/hash.ts';

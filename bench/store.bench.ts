@@ -29,7 +29,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { canonicalEventText, chainHash, prepareEvents } from '../src/store/chain.ts';
-import type { NewEvent } from '../src/store/port.ts';
+import type { NewEvent } from '../src/store/event-store.ts';
 import { SqliteEventStore } from '../src/store/sqlite/sqlite-event-store.ts';
 
 const TARGET = 0.5;

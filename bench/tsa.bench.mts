@@ -28,8 +28,9 @@ import { createHash, createPrivateKey, randomBytes, sign } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLogger } from '../src/app/logger.ts';
-import { TsaService } from '../src/app/tsa-service.ts';
+import { createLogger } from '../src/app/shared/logger.ts';
+import { TsaService } from '../src/app/timestamping/tsa-service.ts';
+import { sealedSecretStore } from '../src/store/keys/sealed-secret.ts';
 import { SqliteEventStore } from '../src/store/sqlite/sqlite-event-store.ts';
 import { createTsaChain } from '../src/tsa/chain.ts';
 import { buildQuery, TimestampAuthority } from '../src/tsa/tsa.ts';
@@ -98,7 +99,7 @@ const dir = mkdtempSync(join(process.env.BENCH_DIR ?? tmpdir(), 'sigledger-bench
 let e = 0;
 try {
   const store = new SqliteEventStore({ path: join(dir, 'events.db') });
-  const service = new TsaService({ store, logger: createLogger('warn'), now: () => new Date(), secretsDir: join(dir, 'keys'), kek: randomBytes(32) });
+  const service = new TsaService({ store, logger: createLogger('warn'), now: () => new Date(), secrets: sealedSecretStore(join(dir, 'keys'), randomBytes(32)) });
   await service.init();
   for (let i = 0; i < 512; i++) await service.timestampSignature(signatures[i % signatures.length]!); // warm-up
   let next = 0;

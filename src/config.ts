@@ -4,7 +4,8 @@
  * before exiting 2.
  */
 import { resolve } from 'node:path';
-import { compileRotationCron } from './app/rotation-scheduler.ts';
+import { compileRotationCron } from './app/ceremonies/rotation-cron.ts';
+import type { LogLevel } from './app/shared/logger.ts';
 import { CEREMONY_ACTION_TYPES, type CeremonyActionType } from './domain/ceremony.ts';
 import { ConfigError, isLedgerError } from './errors.ts';
 import { parseRegistryHost } from './oci/reference.ts';
@@ -12,7 +13,6 @@ import { parseRegistryHost } from './oci/reference.ts';
 export type StoreKind = 'sqlite' | 'esdb';
 export type AuthMode = 'dev' | 'jwks';
 export type KeyStoreKind = 'file' | 'pkcs11';
-export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
 export interface Config {
   readonly port: number;

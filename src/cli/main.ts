@@ -75,7 +75,7 @@ const COMMANDS: Record<string, Command> = {
       if (config.authMode !== 'dev') throw new ConfigError('sigledger token works in dev mode only (SIGLEDGER_AUTH_MODE=dev); production tokens come from your issuer');
       const ttlRaw = values.ttl as string | undefined;
       if (ttlRaw !== undefined && !/^\d{1,6}$/.test(ttlRaw)) throw new ConfigError('--ttl must be a number of seconds');
-      const { ensureDevIssuer } = await import('../app/auth/dev-issuer.ts');
+      const { ensureDevIssuer } = await import('../app/access/auth/dev-issuer.ts');
       // The data dir is created on first serve; `token` also creates the dev issuer so that a
       // token can be minted before the service starts (serve then uses the same keys).
       const issuer = await ensureDevIssuer(config.dataDir);

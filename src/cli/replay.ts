@@ -6,10 +6,10 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { replay, type ReplayReport } from '../app/replay.ts';
+import { replay, type ReplayReport } from '../app/audit/replay.ts';
 import type { Config } from '../config.ts';
 import { ConfigError } from '../errors.ts';
-import type { EventStore } from '../store/port.ts';
+import type { EventStore } from '../store/event-store.ts';
 import { SqliteReadModelStore } from '../store/sqlite/sqlite-read-model.ts';
 import { progressBar } from './progress.ts';
 

@@ -25,7 +25,7 @@ import { sha256Hex } from '../crypto/hash.ts';
 import { jcs } from '../crypto/jcs.ts';
 import { verifyAnchorsSuccessor, type AnchorsDocument } from '../domain/anchors.ts';
 import type { Bundle } from '@sigstore/bundle';
-import { parseLedgerBundle, trustMaterialOf, verifyLedgerBundle } from '../app/bundle-verifier.ts';
+import { parseLedgerBundle, trustMaterialOf, verifyLedgerBundle } from '../sigstore/bundle-verifier.ts';
 import { IN_TOTO_PAYLOAD_TYPE } from '../domain/sign-request.ts';
 import { ConfigError } from '../errors.ts';
 import { openCheckpoint, openNote, parseCheckpointBody, MAX_NOTE_BYTES, type Checkpoint } from '../log/checkpoint.ts';

@@ -17,6 +17,15 @@ export interface DsseEnvelope {
   readonly signatures: readonly DsseSignature[];
 }
 
+/** The JSON form an event stores of a DSSE envelope (exactly its three fields, mutable for JSON folds). */
+export type EnvelopeJson = {
+  payloadType: string;
+  payload: string;
+  signatures: { keyid: string; sig: string }[];
+};
+
+export const envelopeJson = (e: DsseEnvelope): EnvelopeJson => ({ payloadType: e.payloadType, payload: e.payload, signatures: e.signatures.map((s) => ({ keyid: s.keyid, sig: s.sig })) });
+
 export interface DsseSigner {
   readonly keyId: string;
   sign(pae: Uint8Array): Uint8Array | Promise<Uint8Array>;

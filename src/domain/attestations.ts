@@ -15,7 +15,7 @@
 import { sha256Hex } from '../crypto/hash.ts';
 import { jcsBytes } from '../crypto/jcs.ts';
 import type { CeremonyProposal } from './ceremony.ts';
-import type { EnvelopeJson } from './bundle.ts';
+import type { EnvelopeJson } from '../crypto/dsse.ts';
 import { IN_TOTO_PAYLOAD_TYPE, IN_TOTO_STATEMENT_V1 } from './sign-request.ts';
 
 export const RESIGN_PREDICATE_TYPE = 'https://sigledger.dev/attestations/resign/v1';

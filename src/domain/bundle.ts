@@ -4,7 +4,7 @@
  * The bundle id is deterministic per (tenant, payloadType, payload), so signing the same
  * payload again finds the existing bundle instead of creating another.
  */
-import type { DsseEnvelope } from '../crypto/dsse.ts';
+import { envelopeJson, type DsseEnvelope, type EnvelopeJson } from '../crypto/dsse.ts';
 import { sha256Hex } from '../crypto/hash.ts';
 import { jcs } from '../crypto/jcs.ts';
 import { LedgerError } from '../errors.ts';
@@ -20,12 +20,6 @@ export const isBundleId = (value: unknown): value is string => typeof value === 
 export function bundleIdOf(tenant: string, payloadType: string, payloadSha256: string): string {
   return sha256Hex(jcs(['sigledger/bundle/v1', tenant, payloadType, payloadSha256]));
 }
-
-export type EnvelopeJson = {
-  payloadType: string;
-  payload: string;
-  signatures: { keyid: string; sig: string }[];
-};
 
 export interface BundleVersion {
   readonly version: number;
@@ -142,9 +136,6 @@ export type RecordResignFailure = {
   readonly time: string;
 };
 export type BundleCommand = SignBundle | ResignBundle | RecordResignFailure;
-
-/** The JSON form an event stores of a DSSE envelope (exactly its three fields). */
-export const envelopeJson = (e: DsseEnvelope): EnvelopeJson => ({ payloadType: e.payloadType, payload: e.payload, signatures: e.signatures.map((s) => ({ keyid: s.keyid, sig: s.sig })) });
 
 /** Whether the bundle's latest version is by `keyId` and has not been recorded as failing verification. */
 export function awaitsResigning(state: BundleState, keyId: string): boolean {

@@ -4,7 +4,7 @@
  * the command. `decide` throws a LedgerError when a rule forbids the command; it returns no
  * events when the command is already satisfied (idempotent).
  */
-import type { JsonValue } from './json.ts';
+import type { JsonValue } from '../json.ts';
 
 export interface DomainEvent<Type extends string = string, Data extends JsonValue = JsonValue> {
   readonly type: Type;

@@ -8,7 +8,7 @@
  *
  *   RotationStarted → KeyTransitionAttested (when a new key was activated) → RotationCompleted
  */
-import type { EnvelopeJson } from './bundle.ts';
+import type { EnvelopeJson } from '../crypto/dsse.ts';
 import type { Decider, DomainEvent } from './decider.ts';
 import { LedgerError } from '../errors.ts';
 

@@ -3,14 +3,14 @@
  * tests drive it through `app.request()`. One `onError` turns every error into problem+json.
  */
 import { Hono } from 'hono';
-import type { Logger } from '../app/logger.ts';
-import type { Ledger } from '../app/ledger.ts';
-import type { Metrics } from '../app/metrics.ts';
+import type { Logger } from '../app/shared/logger.ts';
+import type { Ledger } from '../app/shared/ledger.ts';
+import type { Metrics } from '../app/shared/metrics.ts';
 import { LedgerError } from '../errors.ts';
 import { openApiDocument } from './openapi.ts';
 import { opsRoutes } from './ops.ts';
 import { problemOf, problemResponse } from './problem.ts';
-import type { LogService } from '../app/log-service.ts';
+import type { LogService } from '../app/transparency/log-service.ts';
 import { logRoutes } from './log.ts';
 import { timestampRoutes, type TimestampRouteDeps } from './timestamp.ts';
 import { registryRoutes, type RegistryRouteDeps } from './registry.ts';
@@ -18,7 +18,7 @@ import { signerRoutes, type CallerAuthenticator, type QuotaGate } from './signer
 import { ceremonyRoutes, type CeremonyRouteDeps } from './ceremonies.ts';
 import { auditRoutes, type AuditRouteDeps } from './audit.ts';
 import { releaseRoutes } from './release.ts';
-import type { ReleaseService } from '../app/release-service.ts';
+import type { ReleaseService } from '../app/release/release-service.ts';
 
 export interface AppDeps {
   readonly ledger: Ledger;

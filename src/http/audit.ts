@@ -13,7 +13,7 @@
  */
 import { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
-import { DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, MAX_SELECTORS, type AuditFilter, type AuditService } from '../app/audit-service.ts';
+import { DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, MAX_SELECTORS, type AuditFilter, type AuditService } from '../app/audit/audit-service.ts';
 import { LedgerError } from '../errors.ts';
 import { authenticateAnyScope } from './authorize.ts';
 import type { CallerAuthenticator } from './signer.ts';

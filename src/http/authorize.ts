@@ -2,7 +2,7 @@
  * Routes open to callers holding any one of several scopes (OpTok + PoE as everywhere). The
  * first scope is the one named when the caller has none of them.
  */
-import { forbidden } from '../app/auth/authenticator.ts';
+import { forbidden } from '../app/access/auth/authenticator.ts';
 import { isLedgerError } from '../errors.ts';
 import type { Caller, CallerAuthenticator } from './signer.ts';
 

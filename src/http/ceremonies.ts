@@ -5,9 +5,9 @@
  * nothing secret).
  */
 import { Hono } from 'hono';
-import type { CeremonyService } from '../app/ceremony-service.ts';
-import { parseOpenRequest, parseRotationRequest } from '../app/ceremony-service.ts';
-import type { RotationService } from '../app/rotation-service.ts';
+import type { CeremonyService } from '../app/ceremonies/ceremony-service.ts';
+import { parseOpenRequest, parseRotationRequest } from '../app/ceremonies/ceremony-service.ts';
+import type { RotationService } from '../app/ceremonies/rotation-service.ts';
 import { LedgerError } from '../errors.ts';
 import { readJsonBody } from './body.ts';
 import type { CallerAuthenticator, QuotaGate } from './signer.ts';

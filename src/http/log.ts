@@ -3,9 +3,9 @@
  * query is an attacker's: strictly decimal, a safe integer, and within the log, else 400.
  */
 import { Hono } from 'hono';
-import type { LogService } from '../app/log-service.ts';
-import type { TsaService } from '../app/tsa-service.ts';
-import { trustedRootDocument } from '../app/trust.ts';
+import type { LogService } from '../app/transparency/log-service.ts';
+import type { TsaService } from '../app/timestamping/tsa-service.ts';
+import { trustedRootDocument } from '../app/trust/trusted-root.ts';
 import { LedgerError } from '../errors.ts';
 import { decodeEntryBundle, encodeEntryBundle, parseTilePath, TILE_WIDTH, tileWidthAt } from '../log/tiles.ts';
 

@@ -1,14 +1,14 @@
 /** Bundles and keys (SPEC §2): read-only views answered from the read models. */
 import { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
-import type { AnchorsService } from '../app/anchors-service.ts';
-import type { KeyringService } from '../app/keyring-service.ts';
-import type { SigningService } from '../app/signing-service.ts';
+import type { AnchorsService } from '../app/trust/anchors-service.ts';
+import type { KeyringService } from '../app/keys/keyring-service.ts';
+import type { SigningService } from '../app/signing/signing-service.ts';
 import { isBundleId } from '../domain/bundle.ts';
 import { isKeyId, type KeyEntry } from '../domain/keyring.ts';
 import { LedgerError } from '../errors.ts';
 import { anchorsProjection, type Anchors } from '../projections/anchors.ts';
-import type { ReadModelReader } from '../projections/read-model.ts';
+import type { ReadModelReader } from '../store/read-model.ts';
 
 export interface RegistryRouteDeps {
   readonly signing: SigningService;

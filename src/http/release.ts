@@ -10,7 +10,7 @@
  * reached is 503 `registry_unavailable`, one that answers wrongly 502 `registry_error`.
  */
 import { Hono } from 'hono';
-import type { ReleaseService } from '../app/release-service.ts';
+import type { ReleaseService } from '../app/release/release-service.ts';
 import { LedgerError } from '../errors.ts';
 import { authenticateAnyScope } from './authorize.ts';
 import { SIGN_SCOPE, type CallerAuthenticator, type QuotaGate } from './signer.ts';

@@ -5,9 +5,9 @@
  * → body size while streaming (413) → body shape (400/415) → sign. Every refusal is counted and logged, never appended.
  */
 import { Hono } from 'hono';
-import type { Logger } from '../app/logger.ts';
-import type { Metrics } from '../app/metrics.ts';
-import { idempotencyKeyHash, type SigningService } from '../app/signing-service.ts';
+import type { Logger } from '../app/shared/logger.ts';
+import type { Metrics } from '../app/shared/metrics.ts';
+import { idempotencyKeyHash, type SigningService } from '../app/signing/signing-service.ts';
 import { parseSignRequest } from '../domain/sign-request.ts';
 import { isLedgerError } from '../errors.ts';
 import { readJsonBody } from './body.ts';

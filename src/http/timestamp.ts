@@ -6,8 +6,8 @@
  * callers share one small token bucket, so nobody can make the ledger grow quickly.
  */
 import { Hono } from 'hono';
-import type { Logger } from '../app/logger.ts';
-import type { TsaService } from '../app/tsa-service.ts';
+import type { Logger } from '../app/shared/logger.ts';
+import type { TsaService } from '../app/timestamping/tsa-service.ts';
 import { LedgerError } from '../errors.ts';
 import { readBody } from './body.ts';
 import { SIGN_SCOPE, type CallerAuthenticator, type QuotaGate } from './signer.ts';

@@ -8,10 +8,10 @@
  * → that version.
  */
 import { ANCHORS_STREAM, type AnchorsDocument } from '../domain/anchors.ts';
-import type { JsonObject } from '../domain/json.ts';
-import type { RecordedEvent } from '../store/port.ts';
+import type { JsonObject } from '../json.ts';
+import type { RecordedEvent } from '../store/event-store.ts';
 import type { Projection } from './projection.ts';
-import type { ReadModelReader } from './read-model.ts';
+import type { ReadModelReader } from '../store/read-model.ts';
 
 const NAME = 'anchors';
 const VERSIONS = 'anchors.versions';

@@ -12,10 +12,10 @@
  * - `bundles.resignFailed`: `<rotationId>/<bundleId>` → the failure.
  */
 import { BUNDLE_EVENT_TYPES, BUNDLE_STREAM_PREFIX, type BundleEvent } from '../domain/bundle.ts';
-import type { JsonObject } from '../domain/json.ts';
-import type { RecordedEvent } from '../store/port.ts';
+import type { JsonObject } from '../json.ts';
+import type { RecordedEvent } from '../store/event-store.ts';
 import type { Projection } from './projection.ts';
-import type { ReadModelReader } from './read-model.ts';
+import type { ReadModelReader } from '../store/read-model.ts';
 
 const NAME = 'bundles';
 const VERSIONS = 'bundles.versions';

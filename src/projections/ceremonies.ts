@@ -7,11 +7,11 @@
  */
 import { CEREMONY_STREAM_PREFIX, type CeremonyEvent, type CeremonyStatus } from '../domain/ceremony.ts';
 import type { BundleEvent } from '../domain/bundle.ts';
-import type { JsonObject } from '../domain/json.ts';
+import type { JsonObject } from '../json.ts';
 import { ROTATION_STREAM_PREFIX, type RotationEvent, type RotationKind } from '../domain/rotation.ts';
-import type { RecordedEvent } from '../store/port.ts';
+import type { RecordedEvent } from '../store/event-store.ts';
 import type { Projection } from './projection.ts';
-import type { ReadModelReader, ReadModelTx } from './read-model.ts';
+import type { ReadModelReader, ReadModelTx } from '../store/read-model.ts';
 
 const CEREMONIES = 'ceremonies';
 const ROTATIONS = 'rotations';

@@ -1,8 +1,8 @@
 /** Read model of the key registry (`GET /api/v1/keys`): one document per key id. */
 import { evolveKeyEntry, KEYRING_EVENT_TYPES, KEYRING_STREAM, type KeyEntry, type KeyringEvent } from '../domain/keyring.ts';
-import type { JsonObject } from '../domain/json.ts';
-import type { RecordedEvent } from '../store/port.ts';
-import type { ReadModelReader } from './read-model.ts';
+import type { JsonObject } from '../json.ts';
+import type { RecordedEvent } from '../store/event-store.ts';
+import type { ReadModelReader } from '../store/read-model.ts';
 import type { Projection } from './projection.ts';
 
 const NAME = 'keys';

@@ -20,14 +20,14 @@
  * the read model at start and after any failed batch, so it never runs ahead of what committed.
  */
 import { KEYRING_STREAM } from '../domain/keyring.ts';
-import type { JsonObject } from '../domain/json.ts';
+import type { JsonObject } from '../json.ts';
 import { LOG_STREAM } from '../domain/transparency-log.ts';
 import { CompactRange, EMPTY_ROOT, hashLeaf, rootFromNodes } from '../log/merkle.ts';
 import { isEnvelopeLike, leafDataOf } from '../log/rekor-entry.ts';
 import { decodeEntryBundle, encodeEntryBundle, TILE_WIDTH, tileForNode } from '../log/tiles.ts';
-import type { RecordedEvent } from '../store/port.ts';
+import type { RecordedEvent } from '../store/event-store.ts';
 import type { Projection } from './projection.ts';
-import type { ReadModelReader, ReadModelTx } from './read-model.ts';
+import type { ReadModelReader, ReadModelTx } from '../store/read-model.ts';
 
 const NAME = 'log';
 const TILES = 'log.tiles';

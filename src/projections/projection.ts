@@ -3,8 +3,8 @@
  * collections; most read models are written as `documentProjection`, a pure fold
  * `evolve(state, event) => state` per document, where the runtime loads and stores the state.
  */
-import type { JsonValue, RecordedEvent } from '../store/port.ts';
-import type { ReadModelReader, ReadModelTx } from './read-model.ts';
+import type { JsonValue, RecordedEvent } from '../store/event-store.ts';
+import type { ReadModelReader, ReadModelTx } from '../store/read-model.ts';
 
 export interface Projection {
   /** Also the name of its main collection; further collections are `<name>.<suffix>`. */

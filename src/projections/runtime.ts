@@ -8,9 +8,9 @@
  * `waitFor(position)` gives command handlers read-your-writes.
  */
 import { LedgerError } from '../errors.ts';
-import type { EventStore, RecordedEvent } from '../store/port.ts';
+import type { EventStore, RecordedEvent } from '../store/event-store.ts';
 import { assertProjectionName, type Projection } from './projection.ts';
-import type { ReadModelStore } from './read-model.ts';
+import type { ReadModelStore } from '../store/read-model.ts';
 
 export interface ProjectionRuntimeOptions {
   readonly store: EventStore;

@@ -17,7 +17,7 @@ import {
   type EventMetadata,
   type NewEvent,
   type RecordedEvent,
-} from './port.ts';
+} from './event-store.ts';
 
 export const GENESIS_HASH = '0'.repeat(64);
 const GENESIS_BYTES = Buffer.alloc(32);

@@ -8,7 +8,7 @@
  * covers those.
  */
 import { ChainVerifier } from './chain.ts';
-import { assertMaxCount, type EventStore } from './port.ts';
+import { assertMaxCount, type EventStore } from './event-store.ts';
 
 export interface VerifyStoreIntegrityOptions {
   /** Events per readAll page (default 1000). */

@@ -10,7 +10,7 @@ interface Vectors {
   keyId: string;
   vectors: { payloadType: string; payloadBase64: string; paeHex: string; envelope: { payloadType: string; payload: string; signatures: { keyid: string; sig: string }[] } }[];
 }
-const V = JSON.parse(readFileSync(new URL('../../../shared/vectors/dsse.json', import.meta.url), 'utf8')) as Vectors;
+const V = JSON.parse(readFileSync(new URL('../vectors/dsse.json', import.meta.url), 'utf8')) as Vectors;
 
 const priv = privateKeyFromSeed(Buffer.from(V.ed25519SeedHex, 'hex'));
 const spki = spkiOf(priv);

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { compileRotationCron, dueRotationPeriod } from '../../src/app/rotation-scheduler.ts';
+import { compileRotationCron } from '../../src/app/ceremonies/rotation-cron.ts';
+import { dueRotationPeriod } from '../../src/app/ceremonies/rotation-scheduler.ts';
 import { fold } from '../../src/domain/decider.ts';
+import { parseRfc3339 } from '../../src/domain/instant.ts';
 import {
   canonicalPeriod,
-  parseRfc3339,
   ROTATION_SCHEDULE_STREAM,
   rotationScheduleDecider,
   scheduledIdsFor,

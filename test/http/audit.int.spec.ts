@@ -5,13 +5,13 @@
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AuditService } from '../../src/app/audit-service.ts';
-import { createAuthenticator } from '../../src/app/auth/authenticator.ts';
-import { ensureDevIssuer } from '../../src/app/auth/dev-issuer.ts';
-import { createLogger } from '../../src/app/logger.ts';
-import { createMetrics } from '../../src/app/metrics.ts';
+import { AuditService } from '../../src/app/audit/audit-service.ts';
+import { createAuthenticator } from '../../src/app/access/auth/authenticator.ts';
+import { ensureDevIssuer } from '../../src/app/access/auth/dev-issuer.ts';
+import { createLogger } from '../../src/app/shared/logger.ts';
+import { createMetrics } from '../../src/app/shared/metrics.ts';
 import { createApp } from '../../src/http/app.ts';
-import type { EventStore, RecordedEvent } from '../../src/store/port.ts';
+import type { EventStore, RecordedEvent } from '../../src/store/event-store.ts';
 import { startTestService, type TestService } from '../support/service.ts';
 
 const SEED = 20261123;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import * as ed from '@noble/ed25519';
 import { importPKCS8, SignJWT, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEV_AUDIENCE, DEV_OPTOK_ISSUER, DEV_POE_ISSUER } from '../../src/app/auth/dev-issuer.ts';
+import { DEV_AUDIENCE, DEV_OPTOK_ISSUER, DEV_POE_ISSUER } from '../../src/app/access/auth/dev-issuer.ts';
 import { pae } from '../../src/crypto/dsse.ts';
 import { rawFromSpki } from '../../src/crypto/ed25519.ts';
 import { startTestService, type TestService } from '../support/service.ts';

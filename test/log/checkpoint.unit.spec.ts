@@ -26,8 +26,8 @@ interface CheckpointVector {
   publicKeyHex: string;
   verifierKey: string;
 }
-const V = JSON.parse(readFileSync(new URL('../../../shared/vectors/checkpoint.json', import.meta.url), 'utf8')) as CheckpointVector;
-const R = JSON.parse(readFileSync(new URL('../../../shared/vectors/rfc6962.json', import.meta.url), 'utf8')) as { rootsHexBySize: string[] };
+const V = JSON.parse(readFileSync(new URL('../vectors/checkpoint.json', import.meta.url), 'utf8')) as CheckpointVector;
+const R = JSON.parse(readFileSync(new URL('../vectors/rfc6962.json', import.meta.url), 'utf8')) as { rootsHexBySize: string[] };
 
 const priv = privateKeyFromSeed(Buffer.from(V.ed25519SeedHex, 'hex'));
 const rawPublicKey = rawFromSpki(spkiOf(priv));

@@ -32,7 +32,7 @@ interface Vectors {
   inclusion: { index: number; treeSize: number; proof: string[] }[];
   consistency: { from: number; to: number; proof: string[] }[];
 }
-const V = JSON.parse(readFileSync(new URL('../../../shared/vectors/rfc6962.json', import.meta.url), 'utf8')) as Vectors;
+const V = JSON.parse(readFileSync(new URL('../vectors/rfc6962.json', import.meta.url), 'utf8')) as Vectors;
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const unhex = (s: string) => Buffer.from(s, 'hex');
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest();

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LedgerError } from '../../src/errors.ts';
 import { documentProjection, type Projection } from '../../src/projections/projection.ts';
 import { ProjectionRuntime } from '../../src/projections/runtime.ts';
-import type { NewEvent } from '../../src/store/port.ts';
+import type { NewEvent } from '../../src/store/event-store.ts';
 import { SqliteEventStore } from '../../src/store/sqlite/sqlite-event-store.ts';
 import { SqliteReadModelStore } from '../../src/store/sqlite/sqlite-read-model.ts';
 

@@ -5,7 +5,7 @@
  */
 import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { devApproverPath } from '../../src/app/approvers-service.ts';
+import { devApproverPath } from '../../src/app/trust/approvers-service.ts';
 import { ed25519DsseVerifier, verifyEnvelope } from '../../src/crypto/dsse.ts';
 import { keyIdOf, publicKeyFromSpki } from '../../src/crypto/ed25519.ts';
 import { verifyAnchorsSuccessor, type AnchorsDocument } from '../../src/domain/anchors.ts';

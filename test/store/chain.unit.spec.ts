@@ -4,7 +4,7 @@ import { jcs } from '../../src/crypto/jcs.ts';
 import { sha256Hex } from '../../src/crypto/hash.ts';
 import { IntegrityError } from '../../src/errors.ts';
 import { canonicalEventText, chainHash, ChainVerifier, GENESIS_HASH, prepareEvents } from '../../src/store/chain.ts';
-import type { RecordedEvent } from '../../src/store/port.ts';
+import type { RecordedEvent } from '../../src/store/event-store.ts';
 
 const time = '2026-11-23T00:00:00Z';
 

@@ -5,7 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConcurrencyError, LedgerError } from '../../src/errors.ts';
 import { ChainVerifier } from '../../src/store/chain.ts';
-import type { EventStore, NewEvent, RecordedEvent } from '../../src/store/port.ts';
+import type { EventStore, NewEvent, RecordedEvent } from '../../src/store/event-store.ts';
 
 export interface ContractTarget {
   readonly store: EventStore;

@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyStoreIntegrity } from '../../src/store/integrity.ts';
-import type { EventStore, RecordedEvent } from '../../src/store/port.ts';
+import type { EventStore, RecordedEvent } from '../../src/store/event-store.ts';
 import { SqliteEventStore } from '../../src/store/sqlite/sqlite-event-store.ts';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CHILD = fileURLToPath(new URL('../support/append-child.ts', import.meta.url));
 
 /** One acknowledged append, as printed by the child after the append resolved. */

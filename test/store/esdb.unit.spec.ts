@@ -36,7 +36,7 @@ import {
   type EsdbStreamingRead,
   type EsdbSubscription,
 } from '../../src/store/esdb/esdb-event-store.ts';
-import type { NewEvent, RecordedEvent } from '../../src/store/port.ts';
+import type { NewEvent, RecordedEvent } from '../../src/store/event-store.ts';
 import { describeEventStoreContract } from './contract.ts';
 
 const TIME = '2026-11-23T00:00:00.000Z';

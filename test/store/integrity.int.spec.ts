@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IntegrityError } from '../../src/errors.ts';
 import { canonicalEventText, chainHash } from '../../src/store/chain.ts';
 import { verifyStoreIntegrity } from '../../src/store/integrity.ts';
-import type { NewEvent } from '../../src/store/port.ts';
+import type { NewEvent } from '../../src/store/event-store.ts';
 import { SqliteEventStore, type EventRow } from '../../src/store/sqlite/sqlite-event-store.ts';
 
 const TIME = '2026-11-23T00:00:00.000Z';

@@ -14,7 +14,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { writeSync } from 'node:fs';
-import type { NewEvent } from '../../src/store/port.ts';
+import type { NewEvent } from '../../src/store/event-store.ts';
 import { SqliteEventStore } from '../../src/store/sqlite/sqlite-event-store.ts';
 
 const [dbPath, loopsArg, streamsArg] = process.argv.slice(2);

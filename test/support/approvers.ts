@@ -1,7 +1,7 @@
 /** Approvals made the way `sigledger approve` makes them, with the dev approver key files. */
 import { createPrivateKey, createPublicKey, sign, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { devApproverPath } from '../../src/app/approvers-service.ts';
+import { devApproverPath } from '../../src/app/trust/approvers-service.ts';
 import { keyIdOf } from '../../src/crypto/ed25519.ts';
 import { approvalMessage, type CeremonyProposal } from '../../src/domain/ceremony.ts';
 

@@ -8,7 +8,7 @@ import { createPrivateKey, createPublicKey, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { calculateJwkThumbprint, importPKCS8, SignJWT, type CryptoKey } from 'jose';
-import { DEV_AUDIENCE, DEV_FILES, DEV_OPTOK_ISSUER, DEV_POE_ISSUER } from '../../src/app/auth/dev-issuer.ts';
+import { DEV_AUDIENCE, DEV_FILES, DEV_OPTOK_ISSUER, DEV_POE_ISSUER } from '../../src/app/access/auth/dev-issuer.ts';
 
 export interface MintOpTok {
   readonly subject?: string;

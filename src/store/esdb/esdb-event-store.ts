@@ -99,7 +99,7 @@ import {
   type ReadStreamOptions,
   type RecordedEvent,
   type SubscribeOptions,
-} from '../port.ts';
+} from '../event-store.ts';
 
 // ---------------------------------------------------------------------------------------------
 // The part of the vendor client the adapter uses (the real client satisfies it; tests pass fakes).

@@ -9,6 +9,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LedgerError } from '../../errors.ts';
 import { writeFileAtomically } from '../../util/atomic-write.ts';
+import type { SecretStore } from '../secret-store.ts';
 
 const NAME_RE = /^[a-z0-9][a-z0-9-]{0,63}$/;
 const aad = (name: string) => Buffer.from(`sigledger/secret/v1/${name}`, 'utf8');
@@ -49,4 +50,12 @@ export async function openSecret(dir: string, ref: string, kek: Uint8Array): Pro
   } catch {
     throw new LedgerError('key_store_unavailable', `cannot unseal secret ${name}: wrong KEK or tampered file`);
   }
+}
+
+/** The SecretStore adapter: secrets sealed under `kek` in `dir`. */
+export function sealedSecretStore(dir: string, kek: Uint8Array): SecretStore {
+  return {
+    put: (name, secret) => sealSecret(dir, name, secret, kek),
+    get: (ref) => openSecret(dir, ref, kek),
+  };
 }

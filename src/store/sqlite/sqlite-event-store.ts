@@ -27,7 +27,7 @@ import {
   type ReadStreamOptions,
   type RecordedEvent,
   type SubscribeOptions,
-} from '../port.ts';
+} from '../event-store.ts';
 
 export interface SqliteEventStoreOptions {
   /** Path of the database file, or ':memory:' (tests only: not durable). */

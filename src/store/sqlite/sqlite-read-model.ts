@@ -8,8 +8,8 @@ import { dirname } from 'node:path';
 import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { LedgerError } from '../../errors.ts';
-import type { JsonValue } from '../port.ts';
-import type { Checkpoint, ReadModelStore, ReadModelTx } from '../../projections/read-model.ts';
+import type { JsonValue } from '../event-store.ts';
+import type { Checkpoint, ReadModelStore, ReadModelTx } from '../read-model.ts';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS docs (collection TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (collection, key)) WITHOUT ROWID;

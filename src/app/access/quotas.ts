@@ -1,0 +1,183 @@
+/**
+ * Per-tenant quotas (SPEC §2): a token bucket for QPS (refilled at `qps` tokens/s up to `burst`)
+ * and a concurrency limit, both keyed by tenant; the plan comes with each request (from the PoE).
+ *
+ * acquire() checks both limits before changing anything and then takes both or neither: a
+ * request refused for concurrency burns no QPS token, and one refused for rate holds no slot.
+ * When both are exhausted, rate_limited wins (it carries a useful Retry-After).
+ *
+ * Memory is bounded: tenant state is kept in a Map in least-recently-used order; state that is
+ * idle (nothing in flight) with a full bucket carries no information and is dropped lazily; when
+ * the map is at `maxTenants`, the least recently used idle tenant is dropped (at worst that
+ * tenant gets a fresh burst). Tenants with requests in flight are never dropped.
+ *
+ * Pure: no timers; time comes from the injected clock.
+ */
+import { LedgerError } from '../../errors.ts';
+import type { Plan } from './plans.ts';
+
+export interface Permit {
+  readonly plan: Plan;
+  /** Frees the concurrency slot. Idempotent: later calls do nothing. */
+  release(): void;
+}
+
+export interface QuotaStats {
+  /** Tenants with state held. */
+  readonly tenants: number;
+  /** Permits not yet released, all tenants. */
+  readonly inFlight: number;
+  /** Tenant states dropped (idle) since creation. */
+  readonly evicted: number;
+}
+
+export interface Quotas {
+  /**
+   * Admits one request of `tenant` under `planName`, or throws LedgerError:
+   * forbidden {reason:'unknown_plan'} (403), rate_limited {reason:'qps', retryAfterSeconds, limit}
+   * (429), concurrency_limited {reason:'concurrency', limit} (429). Release the permit in a finally.
+   */
+  acquire(tenant: string, planName: string): Permit;
+  /** The plan of that name, or throws forbidden {reason:'unknown_plan'}. */
+  planOf(name: string): Plan;
+  stats(): QuotaStats;
+}
+
+export interface QuotasOptions {
+  readonly plans: Readonly<Record<string, Plan>>;
+  /** Clock, epoch ms (any monotone-ish ms clock). Default Date.now. */
+  readonly now?: () => number;
+  /** Maximum tenant states held. Default 100000. */
+  readonly maxTenants?: number;
+}
+
+interface TenantState {
+  tokens: number;
+  /** ms of the last refill. */
+  refilledAt: number;
+  inFlight: number;
+  /** ms at which the bucket is full again if nothing more is taken (0 when never drawn). */
+  fullAt: number;
+}
+
+/** Oldest entries inspected per acquire for lazy eviction, and when making room. */
+const SWEEP = 2;
+const ROOM_SCAN = 64;
+
+export function createQuotas(opts: QuotasOptions): Quotas {
+  const now = opts.now ?? Date.now;
+  const maxTenants = opts.maxTenants ?? 100_000;
+  if (!Number.isInteger(maxTenants) || maxTenants < 1) throw new RangeError('maxTenants must be a positive integer');
+  const plans = opts.plans;
+  const tenants = new Map<string, TenantState>();
+  let inFlight = 0;
+  let evicted = 0;
+
+  function planOf(name: string): Plan {
+    const plan = Object.hasOwn(plans, name) ? plans[name] : undefined;
+    if (plan === undefined) throw new LedgerError('forbidden', 'unknown plan', { reason: 'unknown_plan' });
+    return plan;
+  }
+
+  function refill(s: TenantState, plan: Plan, at: number): void {
+    if (plan.qps === null) {
+      s.tokens = plan.burst;
+    } else {
+      const elapsed = Math.max(0, at - s.refilledAt);
+      s.tokens = Math.min(plan.burst, s.tokens + (elapsed * plan.qps) / 1000);
+    }
+    s.refilledAt = Math.max(s.refilledAt, at);
+  }
+
+  /** Nothing in flight and a full bucket: indistinguishable from a tenant never seen. */
+  function idle(s: TenantState, at: number): boolean {
+    return s.inFlight === 0 && s.fullAt <= at;
+  }
+
+  /** Drops up to SWEEP idle tenants from the least recently used end (never `current`). */
+  function sweep(at: number, current: string): void {
+    let n = 0;
+    for (const [k, s] of tenants) {
+      if (n++ >= SWEEP) break;
+      if (k === current || !idle(s, at)) continue;
+      tenants.delete(k);
+      evicted++;
+    }
+  }
+
+  function makeRoom(at: number): void {
+    let n = 0;
+    let fallback: string | undefined;
+    for (const [k, s] of tenants) {
+      if (n++ >= ROOM_SCAN) break;
+      if (s.inFlight > 0) continue;
+      if (idle(s, at)) {
+        tenants.delete(k);
+        evicted++;
+        return;
+      }
+      fallback ??= k;
+    }
+    if (fallback !== undefined) {
+      tenants.delete(fallback);
+      evicted++;
+    }
+    // else: every scanned tenant has requests in flight; the map grows past the cap by the
+    // number of in-flight tenants, which the server's own connection limit bounds.
+  }
+
+  function acquire(tenant: string, planName: string): Permit {
+    const plan = planOf(planName);
+    const at = now();
+
+    let s = tenants.get(tenant);
+    if (s === undefined) {
+      if (tenants.size >= maxTenants) makeRoom(at);
+      s = { tokens: plan.burst, refilledAt: at, inFlight: 0, fullAt: 0 };
+    } else {
+      tenants.delete(tenant); // re-inserted below: most recently used at the end
+    }
+    tenants.set(tenant, s);
+    sweep(at, tenant);
+
+    refill(s, plan, at);
+    if (plan.qps !== null && s.tokens < 1) {
+      const retryAfterSeconds = Math.max(1, Math.ceil((1 - s.tokens) / plan.qps));
+      throw new LedgerError('rate_limited', `rate limit of ${plan.qps} requests per second exceeded`, {
+        reason: 'qps',
+        retryAfterSeconds,
+        limit: plan.qps,
+      });
+    }
+    if (s.inFlight >= plan.concurrency) {
+      throw new LedgerError('concurrency_limited', `more than ${plan.concurrency} concurrent requests`, {
+        reason: 'concurrency',
+        limit: plan.concurrency,
+      });
+    }
+    if (plan.qps !== null) {
+      s.tokens -= 1;
+      s.fullAt = at + Math.ceil(((plan.burst - s.tokens) * 1000) / plan.qps);
+    }
+    s.inFlight++;
+    inFlight++;
+
+    const state = s;
+    let released = false;
+    return {
+      plan,
+      release() {
+        if (released) return;
+        released = true;
+        state.inFlight--;
+        inFlight--;
+      },
+    };
+  }
+
+  return {
+    acquire,
+    planOf,
+    stats: () => ({ tenants: tenants.size, inFlight, evicted }),
+  };
+}

@@ -1,0 +1,111 @@
+/**
+ * Publishes trust-anchor versions (stream `anchors`) and tells subscribers (the SSE route) about
+ * new ones. A version is derived from the authoritative streams — the key registry, the approver
+ * set — plus the ceremony that caused it, whose approvals become the version's signatures (see
+ * src/domain/anchors.ts for how a consumer checks version N+1 against N).
+ */
+import { EventEmitter } from 'node:events';
+import { randomUUID } from 'node:crypto';
+import { ANCHORS_STREAM, anchorsDecider, type AnchorApprover, type AnchorKey, type AnchorsCeremony, type AnchorsEvent } from '../../domain/anchors.ts';
+import { activeApprovers, APPROVERS_STREAM, approversDecider, type ApproversEvent } from '../../domain/approvers.ts';
+import type { CeremonyActionType } from '../../domain/ceremony.ts';
+import { fold } from '../../domain/decider.ts';
+import { KEYRING_STREAM, keyringDecider, type KeyringEvent } from '../../domain/keyring.ts';
+import { anchorsProjection, type Anchors } from '../../projections/anchors.ts';
+import type { ReadModelReader } from '../../store/read-model.ts';
+import { handleCommand, type CommandContext } from '../shared/command-handler.ts';
+import type { Logger } from '../shared/logger.ts';
+
+export interface AnchorsServiceDeps extends CommandContext {
+  readonly readModel: ReadModelReader;
+  readonly logger: Logger;
+  readonly now: () => Date;
+  /** Thresholds recorded in the first version (later changed by update-anchors ceremonies only). */
+  readonly initialThresholds: Partial<Record<CeremonyActionType, number>>;
+}
+
+export interface PublishInput {
+  readonly ceremony: AnchorsCeremony | null;
+  readonly signatures: { keyid: string; sig: string }[];
+  /** New thresholds (update-anchors); default: keep the latest version's. */
+  readonly thresholds?: Partial<Record<CeremonyActionType, number>>;
+}
+
+export class AnchorsService {
+  private readonly events = new EventEmitter();
+  private lastNotified = 0;
+
+  constructor(private readonly deps: AnchorsServiceDeps) {
+    this.events.setMaxListeners(0);
+  }
+
+  latest(): Anchors | undefined {
+    return anchorsProjection.latest(this.deps.readModel);
+  }
+
+  /** Thresholds in force: the latest version's (or the initial ones before the first version). */
+  thresholds(): Partial<Record<CeremonyActionType, number>> {
+    return this.latest()?.thresholds ?? this.deps.initialThresholds;
+  }
+
+  /** Publishes the first version when there is none (initialisation). */
+  async ensureInitial(): Promise<void> {
+    const history = await this.deps.store.readStream(ANCHORS_STREAM, { maxCount: 1 });
+    if (history.length === 0) await this.publish({ ceremony: null, signatures: [] });
+  }
+
+  /** Publishes the next version from the current keys and approvers; nothing when they are unchanged. */
+  async publish(input: PublishInput): Promise<void> {
+    const [keyringEvents, approverEvents, anchorEvents] = await Promise.all([
+      this.deps.store.readStream(KEYRING_STREAM),
+      this.deps.store.readStream(APPROVERS_STREAM),
+      this.deps.store.readStream(ANCHORS_STREAM),
+    ]);
+    const keyring = fold(keyringDecider, keyringEvents as unknown as KeyringEvent[]);
+    const latest = fold(anchorsDecider, anchorEvents as unknown as AnchorsEvent[]).latest;
+    if (input.ceremony && latest?.ceremony?.ceremonyId === input.ceremony.ceremonyId) return; // already published
+    const keys: Record<string, AnchorKey> = {};
+    for (const k of Object.values(keyring.keys).sort((a, b) => (a.keyId < b.keyId ? -1 : 1))) {
+      if (k.status === 'generated' || k.validFor.start === undefined) continue;
+      keys[k.keyId] = { rawBytes: k.publicKey, keyDetails: 'PKIX_ED25519', validFor: { start: k.validFor.start, ...(k.validFor.end !== undefined ? { end: k.validFor.end } : {}) } };
+    }
+    const approvers: Record<string, AnchorApprover> = {};
+    for (const a of activeApprovers(fold(approversDecider, approverEvents as unknown as ApproversEvent[]))) approvers[a.approverId] = { rawBytes: a.publicKey, keyDetails: 'PKIX_ED25519' };
+    const thresholds = input.thresholds ?? latest?.thresholds ?? this.deps.initialThresholds;
+    const time = this.deps.now().toISOString();
+    const result = await handleCommand(
+      this.deps,
+      ANCHORS_STREAM,
+      anchorsDecider,
+      { type: 'PublishAnchors', keys, approvers, thresholds: { ...thresholds }, ceremony: input.ceremony, signatures: input.signatures, time },
+      { metadata: { time, correlationId: randomUUID(), actor: input.ceremony ? `ceremony:${input.ceremony.ceremonyId}` : 'system:init' }, waitForProjections: true },
+    );
+    if (result.position !== undefined) this.deps.logger.info({ version: result.state.latest?.version, ceremonyId: input.ceremony?.ceremonyId ?? null }, 'published trust anchors');
+    this.notify();
+  }
+
+  /**
+   * Called after each projection batch: emits the versions subscribers have not seen. Answers
+   * whether a new version arrived (every key change publishes one, so the caller reloads its
+   * active key only then).
+   */
+  notify(): boolean {
+    const latest = this.latest();
+    if (!latest || latest.version <= this.lastNotified) return false;
+    const from = this.lastNotified;
+    this.lastNotified = latest.version;
+    if (from === 0) return true; // start-up: nothing was announced before
+    for (const v of anchorsProjection.since(this.deps.readModel, from)) this.events.emit('version', v);
+    return true;
+  }
+
+  /** Versions after `afterVersion` (for a subscriber resuming with Last-Event-ID). */
+  since(afterVersion: number): Anchors[] {
+    return anchorsProjection.since(this.deps.readModel, afterVersion);
+  }
+
+  subscribe(listener: (anchors: Anchors) => void): () => void {
+    this.events.on('version', listener);
+    return () => this.events.off('version', listener);
+  }
+}
