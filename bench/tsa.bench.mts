@@ -33,7 +33,8 @@ import { TsaService } from '../src/app/timestamping/tsa-service.ts';
 import { sealedSecretStore } from '../src/store/keys/sealed-secret.ts';
 import { SqliteEventStore } from '../src/store/sqlite/sqlite-event-store.ts';
 import { createTsaChain } from '../src/tsa/chain.ts';
-import { buildQuery, TimestampAuthority } from '../src/tsa/tsa.ts';
+import { TimestampAuthority } from '../src/tsa/tsa.ts';
+import { buildQuery } from '../test/support/tsa-client.ts';
 import { ReferenceTimestampAuthority } from '../test/tsa/reference-tsa.ts';
 
 const intEnv = (name: string, fallback: number): number => {

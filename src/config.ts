@@ -3,11 +3,14 @@
  * validated here; an invalid value throws ConfigError with one clear line, which the CLI prints
  * before exiting 2.
  */
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { compileRotationCron } from './app/ceremonies/rotation-cron.ts';
 import type { LogLevel } from './app/shared/logger.ts';
 import { CEREMONY_ACTION_TYPES, type CeremonyActionType } from './domain/ceremony.ts';
 import { ConfigError, isLedgerError } from './errors.ts';
+import { isObject } from './json.ts';
+import type { OciCredentials } from './oci/client.ts';
 import { parseRegistryHost } from './oci/reference.ts';
 
 export type StoreKind = 'sqlite' | 'esdb';
@@ -173,6 +176,45 @@ function parseRelease(env: NodeJS.ProcessEnv): ReleaseConfig {
     registryTimeoutMs: timeoutRaw ? parseIntStrict(timeoutRaw, 'SIGLEDGER_REGISTRY_TIMEOUT_MS', 100, 120_000) : 10_000,
     registryCredentials: env.SIGLEDGER_REGISTRY_CREDENTIALS || undefined,
   });
+}
+
+/**
+ * SIGLEDGER_REGISTRY_CREDENTIALS (`release.registryCredentials`): inline JSON (starting with `{`
+ * or `[`) or a JSON file path, mapping `host[:port]` to `{"username","password"}`; read at
+ * start-up. Never logged; errors never quote a value.
+ */
+export function loadRegistryCredentials(raw: string | undefined): Map<string, OciCredentials> {
+  const name = 'SIGLEDGER_REGISTRY_CREDENTIALS';
+  const out = new Map<string, OciCredentials>();
+  if (raw === undefined || raw.trim() === '') return out;
+  let text = raw;
+  if (!/^\s*[[{]/.test(raw)) {
+    try {
+      text = readFileSync(raw, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`${name}: cannot read the file (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new ConfigError(`${name} is not JSON (expected {"host[:port]":{"username":"…","password":"…"}})`);
+  }
+  if (!isObject(parsed)) throw new ConfigError(`${name} must be a JSON object keyed by registry host`);
+  for (const [host, value] of Object.entries(parsed)) {
+    try {
+      parseRegistryHost(host);
+    } catch {
+      throw new ConfigError(`${name}: "${host.slice(0, 60)}" is not a registry host[:port]`);
+    }
+    const { username, password } = isObject(value) ? value : {};
+    if (typeof username !== 'string' || typeof password !== 'string' || username === '' || username.length > 256 || password.length > 4096) {
+      throw new ConfigError(`${name}: the entry of "${host.slice(0, 60)}" must be {"username","password"} strings`);
+    }
+    out.set(host.toLowerCase(), { username, password });
+  }
+  return out;
 }
 
 function parseApprovers(raw: string | undefined): readonly string[] {

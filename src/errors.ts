@@ -42,6 +42,26 @@ export type ErrorCode =
   | 'registry_unavailable'
   /** the registry answered, but wrongly (status, size, content type, redirect, auth) */
   | 'registry_error'
+  // OCI distribution client (src/oci): the release service translates these to the registry_*
+  // codes above; only the CLI (`attach`) shows them as they are
+  /** connection refused / DNS failure / reset before an answer */
+  | 'oci_unreachable'
+  /** the call did not complete within its time bound */
+  | 'oci_timeout'
+  /** the caller's AbortSignal fired */
+  | 'oci_aborted'
+  /** the answer (declared or streamed) exceeds the size bound for this kind of object */
+  | 'oci_too_large'
+  /** unexpected status, content type, JSON shape, header or digest */
+  | 'oci_bad_response'
+  /** 401/403 after the auth flow (or the token endpoint refused) */
+  | 'oci_unauthorized'
+  /** 404 for the manifest / blob / repository asked for */
+  | 'oci_not_found'
+  /** a redirect to another origin, a loop, or more than the allowed number of redirects */
+  | 'oci_redirect_refused'
+  /** a repository, reference or digest that does not follow the grammar */
+  | 'oci_invalid_reference'
   // http
   | 'bad_request'
   | 'not_found'
@@ -49,7 +69,16 @@ export type ErrorCode =
   | 'payload_too_large'
   | 'unsupported_media_type'
   | 'not_ready'
-  | 'internal';
+  | 'internal'
+  // command line (never reach HTTP: the CLI prints them on one line)
+  /** a flag or argument is missing or wrong, or the output would overwrite without --force: exit 2 */
+  | 'cli_usage'
+  /** a file or an answer is malformed or hostile (a reason of an "invalid" verdict): exit 1 */
+  | 'cli_input_invalid'
+  /** the service could not be reached or answered an error status: exit 1 */
+  | 'cli_fetch_failed'
+  /** an output file could not be written: exit 1 */
+  | 'cli_write_failed';
 
 export class LedgerError extends Error {
   readonly code: ErrorCode;

@@ -10,8 +10,12 @@ import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { keyIdOf } from '../crypto/ed25519.ts';
 import { approvalMessage, proposalDigest, type CeremonyProposal } from '../domain/ceremony.ts';
-import { ConfigError } from '../errors.ts';
+import { isObject } from '../json.ts';
 import { progressBar } from './progress.ts';
+import { UsageError } from './shared/errors.ts';
+import { baseUrl, httpRequest } from './shared/http-client.ts';
+import { LIMITS } from './shared/limits.ts';
+import { printable } from './shared/printable.ts';
 
 export interface ApproveIo {
   readonly out: (line: string) => void;
@@ -29,99 +33,69 @@ interface CeremonyJson {
   threshold: number;
 }
 
-const REQUEST_TIMEOUT_MS = 30_000;
-
 async function loadApproverKey(path: string): Promise<{ key: KeyObject; approverId: string }> {
   const pem = await readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
-    throw new ConfigError(`cannot read the key file ${path} (${err.code ?? 'error'})`);
+    throw new UsageError(`cannot read the key file ${path} (${err.code ?? 'error'})`);
   });
   let key: KeyObject;
   try {
     key = createPrivateKey(pem);
   } catch {
-    throw new ConfigError(`${path} is not a PEM private key`);
+    throw new UsageError(`${path} is not a PEM private key`);
   }
-  if (key.asymmetricKeyType !== 'ed25519') throw new ConfigError(`${path} is not an Ed25519 private key`);
+  if (key.asymmetricKeyType !== 'ed25519') throw new UsageError(`${path} is not an Ed25519 private key`);
   return { key, approverId: keyIdOf(createPublicKey(key).export({ format: 'der', type: 'spki' })) };
 }
 
-function baseUrl(raw: string): string {
-  let u: URL;
-  try {
-    u = new URL(raw);
-  } catch {
-    throw new ConfigError(`--url must be an http(s) URL, got "${raw.slice(0, 80)}"`);
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ConfigError('--url must be an http(s) URL');
-  return u.toString().replace(/\/+$/, '');
-}
-
-class HttpFailure extends Error {}
-
-async function request(url: string, init: RequestInit = {}): Promise<{ status: number; body: Record<string, unknown> }> {
-  let res: Response;
-  try {
-    res = await fetch(url, { ...init, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
-  } catch (err) {
-    throw new HttpFailure(`cannot reach ${new URL(url).origin} (${(err as Error).name === 'TimeoutError' ? 'timeout' : ((err as { cause?: { code?: string } }).cause?.code ?? 'network error')})`);
-  }
-  const text = await res.text();
+/** A request to the service (bounded in time and size); a body that is not a JSON object reads as {}. */
+async function request(url: string, json?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+  const answer = await httpRequest(url, { limit: LIMITS.document, ...(json !== undefined ? { method: 'POST' as const, json } : {}) });
   let body: Record<string, unknown> = {};
   try {
-    body = JSON.parse(text) as Record<string, unknown>;
+    const parsed: unknown = JSON.parse(answer.body.toString('utf8'));
+    if (isObject(parsed)) body = parsed;
   } catch {
-    /* not JSON */
+    /* not JSON: the status speaks */
   }
-  return { status: res.status, body };
+  return { status: answer.status, body };
 }
 
+/** "code: detail (reason)" of a problem+json answer, printable (the service's text is not trusted with the terminal). */
 const problemLine = (status: number, body: Record<string, unknown>) =>
-  `${String(body.code ?? `HTTP ${status}`)}: ${String(body.detail ?? 'request failed')}${typeof body.reason === 'string' ? ` (${body.reason})` : ''}`;
+  `${printable(String(body.code ?? `HTTP ${status}`), 60)}: ${printable(String(body.detail ?? 'request failed'))}${typeof body.reason === 'string' ? ` (${printable(body.reason, 60)})` : ''}`;
 
 export async function approve(options: { url: string; ceremony: string; key: string; wait: boolean }, io: ApproveIo): Promise<number> {
   const base = baseUrl(options.url);
-  if (!/^cer-[A-Za-z0-9-]{1,64}$/.test(options.ceremony)) throw new ConfigError('--ceremony must be a ceremony id (cer-…)');
+  if (!/^cer-[A-Za-z0-9-]{1,64}$/.test(options.ceremony)) throw new UsageError('--ceremony must be a ceremony id (cer-…)');
   const { key, approverId } = await loadApproverKey(options.key);
-  try {
-    const got = await request(`${base}/api/v1/ceremonies/${options.ceremony}`);
-    if (got.status !== 200) {
-      io.err(`sigledger approve: ${problemLine(got.status, got.body)}`);
-      return 1;
-    }
-    const ceremony = got.body as unknown as CeremonyJson;
-    // Sign only the proposal the digest names (a server cannot show one text and count another).
-    if (typeof ceremony.proposal !== 'object' || proposalDigest(ceremony.proposal) !== ceremony.proposalDigest) {
-      io.err('sigledger approve: the proposal does not match its proposalDigest; refusing to sign');
-      return 1;
-    }
-    if (!Array.isArray(ceremony.approvers) || !ceremony.approvers.includes(approverId)) {
-      io.err(`sigledger approve: approver ${approverId} is not an approver of ceremony ${options.ceremony}`);
-      return 1;
-    }
-    const action = ceremony.proposal.action;
-    io.out(`ceremony ${ceremony.ceremonyId}: ${String(action.type)} — ${ceremony.proposal.reason} (proposal sha256 ${ceremony.proposalDigest})`);
-    const signature = sign(null, approvalMessage(ceremony.proposal), key).toString('base64');
-    const posted = await request(`${base}/api/v1/ceremonies/${options.ceremony}/approvals`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ approverId, signature }),
-    });
-    if (posted.status !== 200) {
-      io.err(`sigledger approve: ${problemLine(posted.status, posted.body)}`);
-      return 1;
-    }
-    const after = posted.body as unknown as CeremonyJson;
-    io.out(`approved as ${approverId}: ${after.progress}; state ${after.state}`);
-    const rotationId = typeof action.rotationId === 'string' ? action.rotationId : undefined;
-    if (options.wait && rotationId && (after.state === 'approved' || after.state === 'executed')) return await follow(base, rotationId, io);
-    return 0;
-  } catch (err) {
-    if (err instanceof HttpFailure) {
-      io.err(`sigledger approve: ${err.message}`);
-      return 1;
-    }
-    throw err;
+  const got = await request(`${base}/api/v1/ceremonies/${options.ceremony}`);
+  if (got.status !== 200) {
+    io.err(`sigledger approve: ${problemLine(got.status, got.body)}`);
+    return 1;
   }
+  const ceremony = got.body as unknown as CeremonyJson;
+  // Sign only the proposal the digest names (a server cannot show one text and count another).
+  if (!isObject(ceremony.proposal) || proposalDigest(ceremony.proposal) !== ceremony.proposalDigest) {
+    io.err('sigledger approve: the proposal does not match its proposalDigest; refusing to sign');
+    return 1;
+  }
+  if (!Array.isArray(ceremony.approvers) || !ceremony.approvers.includes(approverId)) {
+    io.err(`sigledger approve: approver ${approverId} is not an approver of ceremony ${options.ceremony}`);
+    return 1;
+  }
+  const action = ceremony.proposal.action;
+  io.out(`ceremony ${ceremony.ceremonyId}: ${String(action.type)} — ${ceremony.proposal.reason} (proposal sha256 ${ceremony.proposalDigest})`);
+  const signature = sign(null, approvalMessage(ceremony.proposal), key).toString('base64');
+  const posted = await request(`${base}/api/v1/ceremonies/${options.ceremony}/approvals`, { approverId, signature });
+  if (posted.status !== 200) {
+    io.err(`sigledger approve: ${problemLine(posted.status, posted.body)}`);
+    return 1;
+  }
+  const after = posted.body as unknown as CeremonyJson;
+  io.out(`approved as ${approverId}: ${after.progress}; state ${after.state}`);
+  const rotationId = typeof action.rotationId === 'string' ? action.rotationId : undefined;
+  if (options.wait && rotationId && (after.state === 'approved' || after.state === 'executed')) return await follow(base, rotationId, io);
+  return 0;
 }
 
 /** Follows a rotation until it completes, with a progress bar on a TTY. */

@@ -16,7 +16,12 @@ import { OciError } from '../oci/errors.ts';
 import { isDigest, isLoopbackRegistry, isRepositoryName, parseRegistryHost, referrersTagFor, type Digest } from '../oci/reference.ts';
 import { EMPTY_JSON, MEDIA_TYPE, type OciDescriptor } from '../oci/types.ts';
 import { ConfigError } from '../errors.ts';
-import { InputError, LIMITS, parseStrictJson, printable, readBounded, requireFile } from './verify.ts';
+import { isObject } from '../json.ts';
+import { readBounded, requireFile } from './shared/bounded-read.ts';
+import { InputError, UsageError } from './shared/errors.ts';
+import { LIMITS } from './shared/limits.ts';
+import { printable } from './shared/printable.ts';
+import { parseStrictJson } from './shared/strict-json.ts';
 
 export interface AttachOptions {
   readonly registry: string;
@@ -37,16 +42,12 @@ const OPERATION_TIMEOUT_MS = 60_000;
 /** Media types a pinned image manifest may have. */
 const SUBJECT_MEDIA_TYPES = [MEDIA_TYPE.imageManifest, MEDIA_TYPE.imageIndex, MEDIA_TYPE.dockerManifest, MEDIA_TYPE.dockerManifestList] as const;
 
-/** A failure to report on one line (exit 1). */
-class AttachFailure extends Error {}
-
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** `http://host:port` or `https://host[:port]`, nothing else: the registry host and its scheme. */
 export function parseRegistryUrl(raw: string): { host: string; scheme: 'http' | 'https' } {
   // Userinfo in the URL may be a password: never echo it.
   const shown = printable(raw.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/)[^/?#]*@/, '$1***@'), 200);
-  const usage = (why: string) => new ConfigError(`--registry ${shown} ${why} (expected http://HOST:PORT or https://HOST[:PORT])`);
+  const usage = (why: string) => new UsageError(`--registry ${shown} ${why} (expected http://HOST:PORT or https://HOST[:PORT])`);
   let u: URL;
   try {
     u = new URL(raw);
@@ -77,11 +78,11 @@ export function parseAttachImage(raw: string, registry: string): { name: string;
   const hasHost = slash > 0 && looksLikeHost(rest.slice(0, slash), registry);
   const host = hasHost ? rest.slice(0, slash) : undefined;
   const name = hasHost ? rest.slice(slash + 1) : rest;
-  if (at < 0 || name.includes(':')) throw new ConfigError(`--image ${shown}: pin the image by digest ([HOST[:PORT]/]NAME@sha256:<64 hex>); tags are refused`);
+  if (at < 0 || name.includes(':')) throw new UsageError(`--image ${shown}: pin the image by digest ([HOST[:PORT]/]NAME@sha256:<64 hex>); tags are refused`);
   const digest = raw.slice(at + 1);
-  if (!isDigest(digest)) throw new ConfigError(`--image ${shown}: the digest must be sha256:<64 lowercase hex>`);
-  if (host !== undefined && host.toLowerCase() !== registry.toLowerCase()) throw new ConfigError(`--image ${shown} names the registry ${printable(host, 100)}, not --registry's ${registry}`);
-  if (!isRepositoryName(name)) throw new ConfigError(`--image ${shown}: the repository name must be lowercase [a-z0-9] components separated by . _ __ - and /`);
+  if (!isDigest(digest)) throw new UsageError(`--image ${shown}: the digest must be sha256:<64 lowercase hex>`);
+  if (host !== undefined && host.toLowerCase() !== registry.toLowerCase()) throw new UsageError(`--image ${shown} names the registry ${printable(host, 100)}, not --registry's ${registry}`);
+  if (!isRepositoryName(name)) throw new UsageError(`--image ${shown}: the repository name must be lowercase [a-z0-9] components separated by . _ __ - and /`);
   return { name, digest };
 }
 
@@ -98,25 +99,19 @@ export function registryCredentials(env: NodeJS.ProcessEnv): OciCredentials | un
 
 /** A Sigstore bundle v0.3 with a DSSE envelope whose in-toto statement names `digest`. */
 async function checkBundle(bytes: Uint8Array, digest: Digest): Promise<{ predicateType: string | undefined }> {
-  let json: unknown;
-  try {
-    json = parseStrictJson(bytes, 'the bundle file');
-  } catch (err) {
-    if (err instanceof InputError) throw new AttachFailure(err.message);
-    throw err;
-  }
-  if (!isObject(json)) throw new AttachFailure('the bundle file is not a JSON object, so not a Sigstore bundle');
-  if (json.mediaType !== BUNDLE_ARTIFACT_TYPE) throw new AttachFailure(`the bundle file is not a Sigstore bundle v0.3 (mediaType ${printable(JSON.stringify(json.mediaType ?? null), 100)})`);
+  const json = parseStrictJson(bytes, 'the bundle file');
+  if (!isObject(json)) throw new InputError('the bundle file is not a JSON object, so not a Sigstore bundle');
+  if (json.mediaType !== BUNDLE_ARTIFACT_TYPE) throw new InputError(`the bundle file is not a Sigstore bundle v0.3 (mediaType ${printable(JSON.stringify(json.mediaType ?? null), 100)})`);
   const { bundleFromJSON } = await import('@sigstore/bundle');
   let bundle: ReturnType<typeof bundleFromJSON>;
   try {
     bundle = bundleFromJSON(json);
   } catch (err) {
-    throw new AttachFailure(`the bundle file is not a Sigstore bundle (${printable((err as Error).message.split('\n')[0] ?? '', 200)})`);
+    throw new InputError(`the bundle file is not a Sigstore bundle (${printable((err as Error).message.split('\n')[0] ?? '', 200)})`);
   }
-  if (bundle.content.$case !== 'dsseEnvelope') throw new AttachFailure('the bundle carries no DSSE envelope');
+  if (bundle.content.$case !== 'dsseEnvelope') throw new InputError('the bundle carries no DSSE envelope');
   const check = bundleNamesDigest(json, digest);
-  if (!check.ok) throw new AttachFailure(`refusing to attach: ${check.why} (the bundle must be an in-toto statement about the image)`);
+  if (!check.ok) throw new InputError(`refusing to attach: ${check.why} (the bundle must be an in-toto statement about the image)`);
   return { predicateType: check.predicateType };
 }
 
@@ -130,7 +125,7 @@ export async function attach(options: AttachOptions, io: AttachIo): Promise<numb
   await requireFile(options.bundle, '--bundle');
   try {
     const bytes = await readBounded(options.bundle, LIMITS.bundle, 'the bundle file').catch((err: unknown) => {
-      throw err instanceof InputError ? new AttachFailure(err.message) : new ConfigError(`cannot read --bundle ${printable(options.bundle, 200)} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      throw err instanceof InputError ? err : new UsageError(`cannot read --bundle ${printable(options.bundle, 200)} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
     });
     const { predicateType } = await checkBundle(bytes, digest);
 
@@ -172,10 +167,6 @@ export async function attach(options: AttachOptions, io: AttachIo): Promise<numb
     }
     return 0;
   } catch (err) {
-    if (err instanceof AttachFailure) {
-      io.err(`sigledger attach: ${err.message}`);
-      return 1;
-    }
     if (err instanceof OciError) {
       io.err(`sigledger attach: ${err.code}: ${printable(err.message)}`);
       return 1;

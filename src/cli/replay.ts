@@ -1,6 +1,6 @@
 /**
  * `sigledger replay [--data DIR] [--store sqlite|esdb] [--json] [--no-signatures]`: the audit
- * replay of src/app/replay.ts over a data directory (or an EventStoreDB), with a progress bar on a
+ * replay of src/app/audit/replay.ts over a data directory (or an EventStoreDB), with a progress bar on a
  * TTY. Exit 0 when clean, 1 naming the first bad position.
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';

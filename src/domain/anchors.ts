@@ -13,8 +13,11 @@
 import { decodeBase64Strict } from '../crypto/dsse.ts';
 import { ed25519Verify, isEd25519Spki, publicKeyFromSpki } from '../crypto/ed25519.ts';
 import { jcs } from '../crypto/jcs.ts';
-import { approvalMessage, isCeremonyActionType, proposalDigest, thresholdFor, type CeremonyActionType, type CeremonyProposal } from './ceremony.ts';
+import { isObject } from '../json.ts';
+import { isCeremonyActionType, parseCeremonyAction, type CeremonyAction, type CeremonyThresholds } from './ceremony-action.ts';
+import { approvalMessage, proposalDigest, thresholdFor, type CeremonyProposal } from './ceremony.ts';
 import type { Decider, DomainEvent } from './decider.ts';
+import { parseRfc3339 } from './instant.ts';
 
 export const ANCHORS_STREAM = 'anchors';
 
@@ -43,7 +46,7 @@ export type AnchorsDocument = {
   /** Enrolled approvers by approver id (= key id of their key). */
   approvers: Record<string, AnchorApprover>;
   /** Configured thresholds by ceremony action (absent: the built-in default). */
-  thresholds: Partial<Record<CeremonyActionType, number>>;
+  thresholds: CeremonyThresholds;
   /** The ceremony that made this version; null for the initial version. */
   ceremony: AnchorsCeremony | null;
   /** The ceremony's approvals: `keyid` = approver id, `sig` = base64 Ed25519 over the proposal's DSSE PAE. */
@@ -52,7 +55,6 @@ export type AnchorsDocument = {
 
 export type AnchorsPublished = DomainEvent<'AnchorsPublished', AnchorsDocument>;
 export type AnchorsEvent = AnchorsPublished;
-export const ANCHORS_EVENT_TYPES = ['AnchorsPublished'] as const;
 
 export interface AnchorsState {
   readonly latest: AnchorsDocument | null;
@@ -62,7 +64,7 @@ export type PublishAnchors = {
   readonly type: 'PublishAnchors';
   readonly keys: Record<string, AnchorKey>;
   readonly approvers: Record<string, AnchorApprover>;
-  readonly thresholds: Partial<Record<CeremonyActionType, number>>;
+  readonly thresholds: CeremonyThresholds;
   readonly ceremony: AnchorsCeremony | null;
   readonly signatures: { keyid: string; sig: string }[];
   readonly time: string;
@@ -101,8 +103,6 @@ export interface SuccessorVerification {
   readonly threshold: number;
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
 function keysAdded(prev: Record<string, unknown>, next: Record<string, unknown>): string[] {
   return Object.keys(next).filter((k) => !Object.hasOwn(prev, k));
 }
@@ -110,9 +110,11 @@ function keysRemoved(prev: Record<string, unknown>, next: Record<string, unknown
   return Object.keys(prev).filter((k) => !Object.hasOwn(next, k));
 }
 
+/** Whether instant `a` is after `b`; one that does not read as RFC 3339 makes the answer "after" (fail closed). */
+const isAfter = (a: string | undefined, b: string | undefined): boolean => (parseRfc3339(a) ?? Infinity) > (parseRfc3339(b) ?? -Infinity);
+
 /** The change from prev to next must be exactly what the proposal's action says. */
-function checkChange(prev: AnchorsDocument, next: AnchorsDocument, proposal: CeremonyProposal, reasons: string[]): void {
-  const action = proposal.action as Record<string, unknown> & { type: CeremonyActionType };
+function checkChange(prev: AnchorsDocument, next: AnchorsDocument, action: CeremonyAction, reasons: string[]): void {
   const addedKeys = keysAdded(prev.keys, next.keys);
   const removedKeys = keysRemoved(prev.keys, next.keys);
   if (removedKeys.length > 0) reasons.push(`keys were removed (${removedKeys.join(', ')}); anchors only end a key's validity`);
@@ -121,24 +123,25 @@ function checkChange(prev: AnchorsDocument, next: AnchorsDocument, proposal: Cer
     if (!n) continue;
     if (n.rawBytes !== k.rawBytes) reasons.push(`key ${id} changed its public key`);
     if (k.validFor.start !== n.validFor.start) reasons.push(`key ${id} changed the start of its validity`);
-    if (k.validFor.end !== undefined && (n.validFor.end === undefined || n.validFor.end > k.validFor.end)) reasons.push(`key ${id} extended its validity`);
+    if (k.validFor.end !== undefined && (n.validFor.end === undefined || isAfter(n.validFor.end, k.validFor.end))) reasons.push(`key ${id} extended its validity`);
   }
   const approverChange = jcs(prev.approvers) !== jcs(next.approvers);
   const thresholdChange = jcs(prev.thresholds) !== jcs(next.thresholds);
-  const newKey = isObject(action.newKey) ? (action.newKey as { keyId?: unknown; publicKey?: unknown }) : undefined;
-  const expectAdded = newKey && typeof newKey.keyId === 'string' ? [newKey.keyId] : [];
+  const newKey = action.type === 'rotate-key' || action.type === 'revoke-key' ? action.newKey : undefined;
+  const expectAdded = newKey ? [newKey.keyId] : [];
   const endChanged = Object.keys(prev.keys).filter((id) => next.keys[id] && prev.keys[id]!.validFor.end !== next.keys[id]!.validFor.end);
   switch (action.type) {
     case 'rotate-key':
     case 'revoke-key': {
       if (jcs(addedKeys.sort()) !== jcs(expectAdded)) reasons.push(`the proposal adds ${expectAdded.length ? expectAdded.join(', ') : 'no key'} but the anchors add ${addedKeys.length ? addedKeys.join(', ') : 'none'}`);
-      for (const id of expectAdded) if (next.keys[id] && next.keys[id]!.rawBytes !== newKey!.publicKey) reasons.push(`key ${id} is not the public key the proposal names`);
+      const added = newKey ? next.keys[newKey.keyId] : undefined;
+      if (newKey && added && added.rawBytes !== newKey.publicKey) reasons.push(`key ${newKey.keyId} is not the public key the proposal names`);
       if (approverChange || thresholdChange) reasons.push(`a ${action.type} ceremony cannot change approvers or thresholds`);
       if (action.type === 'revoke-key') {
-        const target = typeof action.keyId === 'string' ? action.keyId : '';
+        const target = action.keyId;
         const k = next.keys[target];
         if (!k || k.validFor.end === undefined) reasons.push(`the revoked key ${target} has no end of validity`);
-        else if (typeof action.compromisedSince === 'string' && Date.parse(k.validFor.end) > Date.parse(action.compromisedSince)) reasons.push(`key ${target}'s validity ends after compromisedSince`);
+        else if (action.compromisedSince !== undefined && isAfter(k.validFor.end, action.compromisedSince)) reasons.push(`key ${target}'s validity ends after compromisedSince`);
         for (const id of endChanged) if (id !== target && !(prev.keys[id]!.validFor.end === undefined && expectAdded.length > 0)) reasons.push(`key ${id}'s validity changed but the proposal revokes ${target}`);
       } else if (endChanged.some((id) => prev.keys[id]!.validFor.end !== undefined)) reasons.push('a rotation may only end the validity of keys that had none');
       break;
@@ -150,12 +153,12 @@ function checkChange(prev: AnchorsDocument, next: AnchorsDocument, proposal: Cer
       if (action.type === 'update-anchors' && approverChange) reasons.push('an update-anchors ceremony cannot change approvers');
       if (action.type === 'enroll-approver') {
         const added = keysAdded(prev.approvers, next.approvers);
-        if (jcs(added) !== jcs([action.approverId]) || keysRemoved(prev.approvers, next.approvers).length > 0) reasons.push(`the proposal enrolls ${String(action.approverId)} but the approvers changed otherwise`);
-        else if (next.approvers[action.approverId as string]!.rawBytes !== action.publicKey) reasons.push('the enrolled approver key is not the one the proposal names');
+        if (jcs(added) !== jcs([action.approverId]) || keysRemoved(prev.approvers, next.approvers).length > 0) reasons.push(`the proposal enrolls ${action.approverId} but the approvers changed otherwise`);
+        else if (next.approvers[action.approverId]!.rawBytes !== action.publicKey) reasons.push('the enrolled approver key is not the one the proposal names');
       }
       if (action.type === 'remove-approver') {
         const removed = keysRemoved(prev.approvers, next.approvers);
-        if (jcs(removed) !== jcs([action.approverId]) || keysAdded(prev.approvers, next.approvers).length > 0) reasons.push(`the proposal removes ${String(action.approverId)} but the approvers changed otherwise`);
+        if (jcs(removed) !== jcs([action.approverId]) || keysAdded(prev.approvers, next.approvers).length > 0) reasons.push(`the proposal removes ${action.approverId} but the approvers changed otherwise`);
       }
       if (action.type !== 'update-anchors' && thresholdChange) reasons.push(`a ${action.type} ceremony cannot change thresholds`);
       if (action.type === 'update-anchors' && thresholdChange && jcs(action.thresholds ?? null) !== jcs(next.thresholds)) reasons.push('the thresholds are not the ones the proposal names');
@@ -195,6 +198,8 @@ export function verifyAnchorsSuccessor(prev: AnchorsDocument, next: AnchorsDocum
     if (spki && isEd25519Spki(spki) && sig && ed25519Verify(publicKeyFromSpki(spki), message, sig)) signedBy.add(s.keyid);
   }
   if (signedBy.size < threshold) reasons.push(`signed by ${signedBy.size}/${threshold} approvers of version ${prev.version}`);
-  checkChange(prev, next, proposal, reasons);
+  const action = parseCeremonyAction(proposal.action);
+  if (action) checkChange(prev, next, action, reasons);
+  else reasons.push(`the proposal's ${proposal.action.type} action lacks a parameter or has a mistyped one`);
   return { ok: reasons.length === 0, reasons, signedBy: [...signedBy].sort(), threshold };
 }

@@ -26,8 +26,6 @@ export type ApproverEnrolled = DomainEvent<'ApproverEnrolled', { approverId: str
 export type ApproverRemoved = DomainEvent<'ApproverRemoved', { approverId: string; removedAt: string; ceremonyId: string }>;
 export type ApproversEvent = ApproverEnrolled | ApproverRemoved;
 
-export const APPROVERS_EVENT_TYPES = ['ApproverEnrolled', 'ApproverRemoved'] as const;
-
 export interface ApproversState {
   readonly approvers: Readonly<Record<string, Approver>>;
 }
@@ -47,7 +45,7 @@ export type ApproversCommand = EnrollApprover | RemoveApprover;
  * Checks that `publicKey` is a base64 DER Ed25519 SPKI whose key id is `approverId`.
  * Throws `invalid_request` (details.reason `invalid_approver_key` / `approver_id_mismatch`).
  */
-export function assertApproverKey(approverId: string, publicKey: string): void {
+function assertApproverKey(approverId: string, publicKey: string): void {
   const spki = typeof publicKey === 'string' ? decodeBase64Strict(publicKey) : undefined;
   if (!spki || !isEd25519Spki(spki)) {
     throw new LedgerError('invalid_request', `approver ${String(approverId)}: public key is not a base64 DER Ed25519 SubjectPublicKeyInfo`, { reason: 'invalid_approver_key', approverId });

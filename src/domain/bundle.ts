@@ -126,15 +126,8 @@ export type ResignBundle = {
   readonly attestationTimestamps: readonly string[];
   readonly time: string;
 };
-export type RecordResignFailure = {
-  readonly type: 'RecordResignFailure';
-  readonly bundleId: string;
-  readonly version: number;
-  readonly keyId: string;
-  readonly rotationId: string;
-  readonly reason: string;
-  readonly time: string;
-};
+/** Records BundleResignFailed as it is, stamped with `time` (its `failedAt`). */
+export type RecordResignFailure = { readonly type: 'RecordResignFailure'; readonly time: string } & Readonly<Omit<BundleResignFailed['data'], 'failedAt'>>;
 export type BundleCommand = SignBundle | ResignBundle | RecordResignFailure;
 
 /** Whether the bundle's latest version is by `keyId` and has not been recorded as failing verification. */

@@ -24,24 +24,20 @@ import { ed25519Verify, isEd25519Spki, keyIdOf, publicKeyFromSpki } from '../cry
 import { sha256Hex } from '../crypto/hash.ts';
 import { assertJsonValue, jcsBytes } from '../crypto/jcs.ts';
 import { LedgerError } from '../errors.ts';
+import { isObject, type JsonValue } from '../json.ts';
+import { CEREMONY_ACTION_TYPES, isCeremonyActionType, parseCeremonyAction, type CeremonyAction, type CeremonyActionType, type ProposedAction } from './ceremony-action.ts';
 import type { Decider, DomainEvent } from './decider.ts';
+import { parseRfc3339 } from './instant.ts';
 
-type JsonValue = DomainEvent['data'];
+// The action vocabulary lives in ceremony-action.ts; these names stay importable from here.
+export { CEREMONY_ACTION_TYPES, type CeremonyActionType };
 
 export const CEREMONY_PAYLOAD_TYPE = 'application/vnd.sigledger.ceremony+json';
 export const CEREMONY_STREAM_PREFIX = 'ceremony-';
 export const ceremonyStream = (ceremonyId: string): string => `${CEREMONY_STREAM_PREFIX}${ceremonyId}`;
 
-export const CEREMONY_ACTION_TYPES = ['rotate-key', 'revoke-key', 'update-anchors', 'enroll-approver', 'remove-approver'] as const;
-export type CeremonyActionType = (typeof CEREMONY_ACTION_TYPES)[number];
-
-export const isCeremonyActionType = (v: unknown): v is CeremonyActionType => typeof v === 'string' && (CEREMONY_ACTION_TYPES as readonly string[]).includes(v);
-
-/** `{type, ...params}`; params are action-specific JSON. */
-export type CeremonyAction = { readonly type: CeremonyActionType; readonly [param: string]: JsonValue };
-
 export type CeremonyProposal = {
-  readonly action: CeremonyAction;
+  readonly action: ProposedAction;
   readonly reason: string;
   readonly createdAt: string;
   readonly expiresAt: string;
@@ -51,7 +47,7 @@ export type CeremonyProposal = {
 export type CeremonyStatus = 'pending' | 'partially-approved' | 'approved' | 'executed' | 'expired' | 'cancelled';
 
 /** The bytes approvers sign over (inside the PAE): RFC 8785 JCS of the proposal. */
-export const proposalBytes = (proposal: CeremonyProposal): Buffer => jcsBytes(proposal);
+const proposalBytes = (proposal: CeremonyProposal): Buffer => jcsBytes(proposal);
 /** Lowercase hex SHA-256 of proposalBytes. */
 export const proposalDigest = (proposal: CeremonyProposal): string => sha256Hex(proposalBytes(proposal));
 /** DSSE PAE(CEREMONY_PAYLOAD_TYPE, proposalBytes): the message each approver signs with Ed25519. */
@@ -83,6 +79,15 @@ export function thresholdFor(action: CeremonyActionType | Pick<CeremonyAction, '
   return isApproverChange(type) ? Math.min(base, approverCount) : base;
 }
 
+/**
+ * The action types whose threshold (configured, else the default, read as `thresholdFor` reads
+ * it) is more than `approverCount`: a ceremony of such a type could never be approved, so the
+ * service warns at start-up rather than when the first such ceremony is refused.
+ */
+export function unreachableThresholds(thresholds: Readonly<Record<string, number>>, approverCount: number): string[] {
+  return CEREMONY_ACTION_TYPES.filter((type) => thresholdFor(type, approverCount, thresholds[type]) > approverCount);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Events
 
@@ -105,8 +110,6 @@ export type CeremonyExecuted = DomainEvent<'CeremonyExecuted', { executedAt: str
 export type CeremonyCancelled = DomainEvent<'CeremonyCancelled', { cancelledAt: string; reason: string; actor: string }>;
 export type CeremonyExpired = DomainEvent<'CeremonyExpired', { expiredAt: string }>;
 export type CeremonyEvent = CeremonyOpened | ApprovalRecorded | CeremonyApproved | CeremonyExecuted | CeremonyCancelled | CeremonyExpired;
-
-export const CEREMONY_EVENT_TYPES = ['CeremonyOpened', 'ApprovalRecorded', 'CeremonyApproved', 'CeremonyExecuted', 'CeremonyCancelled', 'CeremonyExpired'] as const;
 
 // ---------------------------------------------------------------------------------------------
 // State
@@ -168,6 +171,11 @@ const initialState = (): CeremonyState => ({
   expiredAt: null,
 });
 
+/** A ceremony's state once CeremonyOpened is folded: what every later decision works on. */
+export type OpenedCeremony = CeremonyState & { readonly ceremonyId: string; readonly proposal: CeremonyProposal; readonly proposalDigest: string; readonly state: CeremonyStatus };
+
+export const isOpened = (state: CeremonyState): state is OpenedCeremony => state.ceremonyId !== null && state.proposal !== null && state.proposalDigest !== null && state.state !== null;
+
 /** Distinct approver ids whose approval is recorded (each counts once). */
 export function approvedBy(state: CeremonyState): ReadonlySet<string> {
   return new Set(state.approvals.map((a) => a.approverId));
@@ -211,22 +219,22 @@ const rejected = (message: string, reason: string, extra?: Record<string, unknow
 const conflict = (message: string, reason: string, extra?: Record<string, unknown>): LedgerError => new LedgerError('key_state_conflict', message, { reason, ...extra });
 
 function instant(value: unknown, what: string): number {
-  const t = typeof value === 'string' ? Date.parse(value) : NaN;
-  if (!Number.isFinite(t)) throw invalid(`${what} must be an RFC 3339 timestamp`, 'invalid_request');
+  const t = parseRfc3339(value);
+  if (t === undefined) throw invalid(`${what} must be an RFC 3339 timestamp`, 'invalid_request');
   return t;
 }
 
 function validateProposal(proposal: CeremonyProposal): void {
-  if (typeof proposal !== 'object' || proposal === null || Array.isArray(proposal)) throw invalid('proposal must be a JSON object', 'invalid_proposal');
+  if (!isObject(proposal)) throw invalid('proposal must be a JSON object', 'invalid_proposal');
   try {
     assertJsonValue(proposal);
   } catch (err) {
     throw invalid(`proposal is not plain JSON: ${(err as Error).message}`, 'invalid_proposal');
   }
   const { action, reason, createdAt, expiresAt, nonce } = proposal;
-  if (typeof action !== 'object' || action === null || Array.isArray(action) || !isCeremonyActionType(action.type)) {
-    throw invalid(`proposal action type must be one of ${CEREMONY_ACTION_TYPES.join(', ')}`, 'invalid_proposal');
-  }
+  if (!isObject(action) || !isCeremonyActionType(action.type)) throw invalid(`proposal action type must be one of ${CEREMONY_ACTION_TYPES.join(', ')}`, 'invalid_proposal');
+  // The executor reads the action's parameters without re-checking them: they are checked here, once.
+  if (!parseCeremonyAction(action)) throw invalid(`proposal action ${action.type} lacks a parameter or has a mistyped one`, 'invalid_proposal');
   if (typeof reason !== 'string') throw invalid('proposal reason must be a string', 'invalid_proposal');
   if (typeof nonce !== 'string' || nonce.length === 0) throw invalid('proposal nonce must be a non-empty string', 'invalid_proposal');
   const created = instant(createdAt, 'proposal createdAt');
@@ -251,8 +259,8 @@ function validateApprovers(approvers: readonly CeremonyApprover[]): CeremonyAppr
   return out.sort((x, y) => (x.approverId < y.approverId ? -1 : x.approverId > y.approverId ? 1 : 0));
 }
 
-function requireOpened(state: CeremonyState): asserts state is CeremonyState & { ceremonyId: string; proposal: CeremonyProposal; state: CeremonyStatus } {
-  if (state.ceremonyId === null || state.proposal === null || state.state === null) throw new LedgerError('not_found', 'ceremony has not been opened', { reason: 'not_opened' });
+function requireOpened(state: CeremonyState): asserts state is OpenedCeremony {
+  if (!isOpened(state)) throw new LedgerError('not_found', 'ceremony has not been opened', { reason: 'not_opened' });
 }
 
 function decideOpen(command: OpenCeremony, state: CeremonyState): CeremonyEvent[] {

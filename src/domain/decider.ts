@@ -23,3 +23,12 @@ export function fold<State, Event extends DomainEvent>(decider: Pick<Decider<Sta
   for (const e of events) state = decider.evolve(state, e);
   return state;
 }
+
+/**
+ * A command's fields without its `type`: the data of the one event a command records as it is
+ * (StartRotation → RotationStarted, CreateTsa → TsaCreated, CreateLogKey → LogKeyCreated).
+ */
+export function dataOf<Command extends { readonly type: string }>(command: Command): Omit<Command, 'type'> {
+  const { type: _type, ...data } = command;
+  return data;
+}

@@ -7,6 +7,7 @@
  */
 import { LedgerError } from '../errors.ts';
 import type { Decider, DomainEvent } from './decider.ts';
+import { parseRfc3339 } from './instant.ts';
 
 export const KEYRING_STREAM = 'keyring';
 
@@ -138,8 +139,8 @@ function decide(command: KeyringCommand, state: KeyringState): KeyringEvent[] {
       if (existing.status === 'active') throw new LedgerError('key_state_conflict', `key ${command.keyId} is the active signing key: rotate to a new key before revoking it`);
       let revokedAt = command.time;
       if (command.compromisedSince !== undefined) {
-        const since = Date.parse(command.compromisedSince);
-        if (!Number.isFinite(since) || since > Date.parse(command.time)) {
+        const since = parseRfc3339(command.compromisedSince);
+        if (since === undefined || since > (parseRfc3339(command.time) ?? -Infinity)) {
           throw new LedgerError('invalid_request', 'compromisedSince must be an RFC 3339 instant not after the revocation', { reason: 'invalid_compromised_since' });
         }
         revokedAt = new Date(since).toISOString();

@@ -5,6 +5,7 @@
  * vouch for its own image. Both sides read the payload with `statementOf`, so the signer's
  * refusal and the verifier's acceptance can never disagree about what a payload says.
  */
+import { isObject } from '../json.ts';
 import { IN_TOTO_PAYLOAD_TYPE } from './sign-request.ts';
 
 export const RELEASE_PREDICATE_TYPE = 'https://sigledger.dev/attestations/release/v1';
@@ -18,7 +19,7 @@ export function statementOf(payloadType: string, payload: Uint8Array): Record<st
   if (payloadType !== IN_TOTO_PAYLOAD_TYPE) return undefined;
   try {
     const value: unknown = JSON.parse(utf8.decode(payload));
-    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+    return isObject(value) ? value : undefined;
   } catch {
     return undefined;
   }

@@ -32,7 +32,6 @@ export type ScheduledRotationRecorded = DomainEvent<
   }
 >;
 export type RotationScheduleEvent = ScheduledRotationRecorded;
-export const ROTATION_SCHEDULE_EVENT_TYPES = ['ScheduledRotationRecorded'] as const;
 
 export type RecordScheduledRotation = {
   readonly type: 'RecordScheduledRotation';

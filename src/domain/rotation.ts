@@ -9,7 +9,7 @@
  *   RotationStarted → KeyTransitionAttested (when a new key was activated) → RotationCompleted
  */
 import type { EnvelopeJson } from '../crypto/dsse.ts';
-import type { Decider, DomainEvent } from './decider.ts';
+import { dataOf, type Decider, type DomainEvent } from './decider.ts';
 import { LedgerError } from '../errors.ts';
 
 export const ROTATION_STREAM_PREFIX = 'rotation-';
@@ -38,7 +38,6 @@ export type KeyTransitionAttested = DomainEvent<
 >;
 export type RotationCompleted = DomainEvent<'RotationCompleted', { rotationId: string; resigned: number; failed: number; completedAt: string }>;
 export type RotationEvent = RotationStarted | KeyTransitionAttested | RotationCompleted;
-export const ROTATION_EVENT_TYPES = ['RotationStarted', 'KeyTransitionAttested', 'RotationCompleted'] as const;
 
 export interface RotationState {
   readonly started: RotationStarted['data'] | null;
@@ -56,8 +55,7 @@ function decide(command: RotationCommand, state: RotationState): RotationEvent[]
     case 'StartRotation': {
       // Two instances may race to start the same rotation: the first one's keys stand.
       if (state.started) return [];
-      const { type: _t, ...data } = command;
-      return [{ type: 'RotationStarted', data }];
+      return [{ type: 'RotationStarted', data: dataOf(command) }];
     }
     case 'AttestTransition': {
       if (!state.started) throw new LedgerError('key_state_conflict', `rotation ${command.rotationId} has not started`, { reason: 'not_started' });
@@ -65,14 +63,12 @@ function decide(command: RotationCommand, state: RotationState): RotationEvent[]
       if (command.oldKeyId !== state.started.oldKeyId || command.newKeyId !== state.started.newKeyId) {
         throw new LedgerError('invalid_request', 'the transition attestation names other keys than the rotation', { reason: 'key_mismatch' });
       }
-      const { type: _t, ...data } = command;
-      return [{ type: 'KeyTransitionAttested', data }];
+      return [{ type: 'KeyTransitionAttested', data: dataOf(command) }];
     }
     case 'CompleteRotation': {
       if (!state.started) throw new LedgerError('key_state_conflict', `rotation ${command.rotationId} has not started`, { reason: 'not_started' });
       if (state.completed) return [];
-      const { type: _t, ...data } = command;
-      return [{ type: 'RotationCompleted', data }];
+      return [{ type: 'RotationCompleted', data: dataOf(command) }];
     }
   }
 }

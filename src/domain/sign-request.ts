@@ -6,6 +6,7 @@
 import { decodeBase64Strict } from '../crypto/dsse.ts';
 import { jcsBytes } from '../crypto/jcs.ts';
 import { LedgerError } from '../errors.ts';
+import { isObject } from '../json.ts';
 
 export const IN_TOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
 export const IN_TOTO_STATEMENT_V1 = 'https://in-toto.io/Statement/v1';
@@ -22,8 +23,6 @@ const DIGEST_ALG_RE = /^[a-z0-9][a-z0-9-_]{0,31}$/;
 const HEX_RE = /^[0-9a-fA-F]+$/;
 const MAX_SUBJECTS = 1024;
 
-const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
 function invalid(message: string, reason: string, field?: string): LedgerError {
   return new LedgerError('invalid_request', message, { reason, ...(field ? { field } : {}) });
 }
@@ -33,18 +32,18 @@ function invalidStatement(message: string, field: string): LedgerError {
 }
 
 /** Throws `invalid_statement` unless `value` is an in-toto Statement v1. */
-export function assertInTotoStatement(value: unknown): asserts value is Record<string, unknown> {
-  if (!isPlainObject(value)) throw invalidStatement('statement must be a JSON object', 'statement');
+function assertInTotoStatement(value: unknown): asserts value is Record<string, unknown> {
+  if (!isObject(value)) throw invalidStatement('statement must be a JSON object', 'statement');
   if (value._type !== IN_TOTO_STATEMENT_V1) throw invalidStatement(`statement._type must be "${IN_TOTO_STATEMENT_V1}"`, 'statement._type');
   const subject = value.subject;
   if (!Array.isArray(subject) || subject.length === 0) throw invalidStatement('statement.subject must be a non-empty array', 'statement.subject');
   if (subject.length > MAX_SUBJECTS) throw invalidStatement(`statement.subject has more than ${MAX_SUBJECTS} entries`, 'statement.subject');
   subject.forEach((s, i) => {
     const field = `statement.subject[${i}]`;
-    if (!isPlainObject(s)) throw invalidStatement(`${field} must be an object`, field);
+    if (!isObject(s)) throw invalidStatement(`${field} must be an object`, field);
     if (s.name !== undefined && typeof s.name !== 'string') throw invalidStatement(`${field}.name must be a string`, `${field}.name`);
     const digest = s.digest;
-    if (!isPlainObject(digest) || Object.keys(digest).length === 0) throw invalidStatement(`${field}.digest must be a non-empty object`, `${field}.digest`);
+    if (!isObject(digest) || Object.keys(digest).length === 0) throw invalidStatement(`${field}.digest must be a non-empty object`, `${field}.digest`);
     for (const [alg, hex] of Object.entries(digest)) {
       if (!DIGEST_ALG_RE.test(alg)) throw invalidStatement(`${field}.digest has an invalid algorithm name`, `${field}.digest`);
       if (typeof hex !== 'string' || hex.length === 0 || hex.length > 256 || !HEX_RE.test(hex)) {
@@ -55,7 +54,7 @@ export function assertInTotoStatement(value: unknown): asserts value is Record<s
   if (typeof value.predicateType !== 'string' || value.predicateType.length === 0 || value.predicateType.length > 1024) {
     throw invalidStatement('statement.predicateType must be a non-empty string (a URI)', 'statement.predicateType');
   }
-  if (value.predicate !== undefined && !isPlainObject(value.predicate)) throw invalidStatement('statement.predicate must be an object', 'statement.predicate');
+  if (value.predicate !== undefined && !isObject(value.predicate)) throw invalidStatement('statement.predicate must be an object', 'statement.predicate');
 }
 
 /**
@@ -63,7 +62,7 @@ export function assertInTotoStatement(value: unknown): asserts value is Record<s
  * limit on the decoded artifact.
  */
 export function parseSignRequest(body: unknown, maxPayloadBytes: number): SignRequest {
-  if (!isPlainObject(body)) throw invalid('request body must be a JSON object', 'not_an_object');
+  if (!isObject(body)) throw invalid('request body must be a JSON object', 'not_an_object');
   const hasStatement = Object.hasOwn(body, 'statement');
   const hasPayload = Object.hasOwn(body, 'payload') || Object.hasOwn(body, 'payloadType');
   if (hasStatement && hasPayload) throw invalid('give either "statement" or "payloadType" and "payload", not both', 'ambiguous_form');

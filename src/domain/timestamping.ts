@@ -5,7 +5,7 @@
  * optimistic concurrency makes serials unique, and they never repeat across restarts.
  */
 import { LedgerError } from '../errors.ts';
-import type { Decider, DomainEvent } from './decider.ts';
+import { dataOf, type Decider, type DomainEvent } from './decider.ts';
 
 export const TSA_STREAM = 'tsa';
 
@@ -36,8 +36,7 @@ export const tsaDecider: Decider<TsaState, TsaCommand, TsaEvent> = {
     switch (command.type) {
       case 'CreateTsa': {
         if (state.tsa) return [];
-        const { type: _t, ...data } = command;
-        return [{ type: 'TsaCreated', data }];
+        return [{ type: 'TsaCreated', data: dataOf(command) }];
       }
       case 'RecordTimestamps': {
         if (!state.tsa) throw new LedgerError('not_ready', 'the timestamp authority does not exist yet');

@@ -4,7 +4,7 @@
  * and a size is never given two different roots.
  */
 import { LedgerError } from '../errors.ts';
-import type { Decider, DomainEvent } from './decider.ts';
+import { dataOf, type Decider, type DomainEvent } from './decider.ts';
 
 export const LOG_STREAM = 'log';
 
@@ -14,7 +14,6 @@ export type LogKeyCreated = DomainEvent<
 >;
 export type CheckpointPublished = DomainEvent<'CheckpointPublished', { origin: string; size: number; rootHash: string; note: string; publishedAt: string }>;
 export type LogEvent = LogKeyCreated | CheckpointPublished;
-export const LOG_EVENT_TYPES = ['LogKeyCreated', 'CheckpointPublished'] as const;
 
 export interface LogState {
   readonly key: LogKeyCreated['data'] | null;
@@ -38,12 +37,11 @@ function evolve(state: LogState, event: LogEvent): LogState {
 function decide(command: LogCommand, state: LogState): LogEvent[] {
   switch (command.type) {
     case 'CreateLogKey': {
-      const { type: _type, ...data } = command;
       if (state.key) {
-        if (state.key.keyId === data.keyId) return [];
+        if (state.key.keyId === command.keyId) return [];
         throw new LedgerError('key_state_conflict', 'the log already has its key; a log key is never replaced');
       }
-      return [{ type: 'LogKeyCreated', data }];
+      return [{ type: 'LogKeyCreated', data: dataOf(command) }];
     }
     case 'PublishCheckpoint': {
       if (!state.key) throw new LedgerError('no_active_key', 'the log has no key yet');

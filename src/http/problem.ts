@@ -34,6 +34,17 @@ export const STATUS_BY_CODE: Readonly<Record<ErrorCode, ContentfulStatusCode>> =
   registry_not_allowed: 403,
   registry_unavailable: 503,
   registry_error: 502,
+  // Never answered as such (the release service translates them); should one slip through, a
+  // registry that cannot be reached is an outage and one that answers wrongly a bad gateway.
+  oci_unreachable: 503,
+  oci_timeout: 503,
+  oci_aborted: 503,
+  oci_too_large: 502,
+  oci_bad_response: 502,
+  oci_unauthorized: 502,
+  oci_not_found: 502,
+  oci_redirect_refused: 502,
+  oci_invalid_reference: 400,
   bad_request: 400,
   not_found: 404,
   method_not_allowed: 405,
@@ -41,6 +52,11 @@ export const STATUS_BY_CODE: Readonly<Record<ErrorCode, ContentfulStatusCode>> =
   unsupported_media_type: 415,
   not_ready: 503,
   internal: 500,
+  // CLI codes never reach HTTP; listed because the table covers every code.
+  cli_usage: 400,
+  cli_input_invalid: 400,
+  cli_fetch_failed: 502,
+  cli_write_failed: 500,
 };
 
 const TITLE_BY_STATUS: Record<number, string> = {

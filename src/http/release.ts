@@ -1,7 +1,7 @@
 /**
  * `GET /api/v1/signer/verify/referrers?repository=HOST[:PORT]/NAME&digest=sha256:<hex>` (SPEC §2):
  * the release-integrity verdict of an image digest from the Sigstore bundles that refer to it in
- * its registry (see src/app/release-service.ts).
+ * its registry (see src/app/release/release-service.ts).
  *
  * The route makes the service contact a registry the caller names, so it is not anonymous: an
  * OpTok with scope `signer.verify` or `signer.sign` and a PoE, and the caller's plan quotas

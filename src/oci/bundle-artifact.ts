@@ -13,6 +13,7 @@ import { artifactManifest, MEDIA_TYPE, type OciDescriptor } from './types.ts';
 import type { Digest } from './reference.ts';
 import { statementOf } from '../domain/release.ts';
 import { IN_TOTO_PAYLOAD_TYPE } from '../domain/sign-request.ts';
+import { isObject } from '../json.ts';
 
 export const BUNDLE_ARTIFACT_TYPE = MEDIA_TYPE.sigstoreBundle;
 /** Annotations cosign and sigstore-js also set on bundle referrers. */
@@ -20,8 +21,6 @@ export const BUNDLE_CONTENT_ANNOTATION = 'dev.sigstore.bundle.content';
 export const BUNDLE_PREDICATE_TYPE_ANNOTATION = 'dev.sigstore.bundle.predicateType';
 
 const MAX_SUBJECTS = 1024;
-
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 export type SubjectCheck =
   | { readonly ok: true; readonly predicateType: string | undefined; readonly subjectName: string | undefined }
@@ -35,7 +34,7 @@ const B64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
  * with the domain's `statementOf`, as the ledger read it when it decided whether to sign it.
  */
 export function bundleNamesDigest(bundle: unknown, digest: Digest): SubjectCheck {
-  if (!isRecord(bundle) || !isRecord(bundle.dsseEnvelope)) return { ok: false, why: 'the bundle carries no DSSE envelope' };
+  if (!isObject(bundle) || !isObject(bundle.dsseEnvelope)) return { ok: false, why: 'the bundle carries no DSSE envelope' };
   const { payloadType, payload } = bundle.dsseEnvelope;
   if (payloadType !== IN_TOTO_PAYLOAD_TYPE) return { ok: false, why: `the DSSE payload is not an in-toto statement (payloadType ${JSON.stringify(String(payloadType).slice(0, 80))})` };
   if (typeof payload !== 'string' || payload.length % 4 !== 0 || !B64_RE.test(payload)) return { ok: false, why: 'the DSSE payload is not base64' };
@@ -44,12 +43,12 @@ export function bundleNamesDigest(bundle: unknown, digest: Digest): SubjectCheck
   if (!Array.isArray(statement.subject)) return { ok: false, why: 'the in-toto statement has no subject list' };
   if (statement.subject.length > MAX_SUBJECTS) return { ok: false, why: `the in-toto statement has more than ${MAX_SUBJECTS} subjects` };
   const hex = digest.slice('sha256:'.length);
-  const match = statement.subject.find((s) => isRecord(s) && isRecord(s.digest) && typeof s.digest.sha256 === 'string' && s.digest.sha256.toLowerCase() === hex);
+  const match = statement.subject.find((s) => isObject(s) && isObject(s.digest) && typeof s.digest.sha256 === 'string' && s.digest.sha256.toLowerCase() === hex);
   if (!match) return { ok: false, why: `no subject of the in-toto statement has the digest ${digest}` };
   return {
     ok: true,
     predicateType: typeof statement.predicateType === 'string' ? statement.predicateType : undefined,
-    subjectName: isRecord(match) && typeof match.name === 'string' ? match.name : undefined,
+    subjectName: isObject(match) && typeof match.name === 'string' ? match.name : undefined,
   };
 }
 

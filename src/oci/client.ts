@@ -19,6 +19,8 @@ import { createHash } from 'node:crypto';
 import { OciError, type OciErrorCode } from './errors.ts';
 import { isDigest, parseDigest, parseRegistryHost, parseRepositoryName, parseTag, referrersTagFor, registryScheme, type Digest } from './reference.ts';
 import { MEDIA_TYPE, parseDescriptor, parseIndex, type OciDescriptor, type OciIndex } from './types.ts';
+import { isObject } from '../json.ts';
+import { Lru } from '../util/lru.ts';
 import { readLimited } from '../util/read-limited.ts';
 
 export interface OciCredentials {
@@ -82,7 +84,7 @@ const DEFAULTS = {
   maxRedirects: 3,
   maxErrorBodyBytes: 16 * 1024,
   maxReferrerPages: 16,
-  /** Bearer tokens kept (one per repository scope), oldest dropped first. */
+  /** Bearer tokens kept (one per repository scope), least recently used dropped first. */
   maxTokens: 256,
 } as const;
 
@@ -143,7 +145,7 @@ export class OciClient {
   private readonly userAgent: string;
   private readonly allowRealm: ((host: string) => boolean) | undefined;
   /** Bearer tokens by scope. */
-  private readonly tokens = new Map<string, string>();
+  private readonly tokens = new Lru<string, string>({ capacity: DEFAULTS.maxTokens });
   private basic = false;
 
   constructor(options: OciClientOptions) {
@@ -349,10 +351,9 @@ export class OciClient {
     if (isDigest(ref) && ref !== digest) throw new OciError('oci_bad_response', `${op.what}: content does not match the requested digest`);
     this.checkDigestHeader(op, res, digest);
     const json = parseJson(op, bytes);
-    if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new OciError('oci_bad_response', `${op.what}: manifest is not a JSON object`);
-    const declared = (json as Record<string, unknown>).mediaType;
-    if (declared !== undefined && declared !== mediaType) throw new OciError('oci_bad_response', `${op.what}: manifest mediaType does not match its Content-Type`);
-    return { mediaType, digest, size: bytes.length, bytes, json: json as Record<string, unknown> };
+    if (!isObject(json)) throw new OciError('oci_bad_response', `${op.what}: manifest is not a JSON object`);
+    if (json.mediaType !== undefined && json.mediaType !== mediaType) throw new OciError('oci_bad_response', `${op.what}: manifest mediaType does not match its Content-Type`);
+    return { mediaType, digest, size: bytes.length, bytes, json };
   }
 
   /** Runs `fn` under one deadline; maps transport failures to OciError. */
@@ -433,9 +434,7 @@ export class OciClient {
     }
     if (challenge.scheme !== 'bearer') throw new OciError('oci_unauthorized', `${op.what}: unsupported auth scheme ${JSON.stringify(challenge.scheme.slice(0, 20))}`, { status: 401 });
     this.tokens.delete(scope);
-    const token = await this.fetchToken(op, challenge.params, scope);
-    if (this.tokens.size >= DEFAULTS.maxTokens) this.tokens.delete(this.tokens.keys().next().value!);
-    this.tokens.set(scope, token);
+    this.tokens.set(scope, await this.fetchToken(op, challenge.params, scope));
   }
 
   private async fetchToken(op: Op, params: Record<string, string>, scope: string): Promise<string> {
@@ -462,8 +461,8 @@ export class OciClient {
     }
     if (res.status !== 200) throw await this.statusError(tokenOp, res);
     this.expectContentType(tokenOp, res, ['application/json']);
-    const json = parseJson(tokenOp, await this.readBody(tokenOp, res, this.maxTokenBytes)) as Record<string, unknown> | null;
-    const token = json && typeof json === 'object' ? (json.token ?? json.access_token) : undefined;
+    const json = parseJson(tokenOp, await this.readBody(tokenOp, res, this.maxTokenBytes));
+    const token = isObject(json) ? (json.token ?? json.access_token) : undefined;
     if (typeof token !== 'string' || token === '' || token.length > 16_384 || !/^[\x21-\x7e]+$/.test(token)) {
       throw new OciError('oci_bad_response', `${tokenOp.what}: answer has no usable token`);
     }

@@ -2,6 +2,7 @@
  * OCI image-spec media types and descriptors used by the client, and strict shape checks for
  * what registries send back.
  */
+import { isObject } from '../json.ts';
 import { OciError } from './errors.ts';
 import { isDigest, type Digest } from './reference.ts';
 
@@ -40,11 +41,9 @@ export const isMediaType = (s: unknown): s is string => typeof s === 'string' &&
 
 const bad = (what: string, why: string): OciError => new OciError('oci_bad_response', `${what}: ${why}`);
 
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
 /** Validates one descriptor as found in an index / manifest (extra fields are dropped). */
 export function parseDescriptor(v: unknown, what: string): OciDescriptor {
-  if (!isRecord(v)) throw bad(what, 'descriptor is not an object');
+  if (!isObject(v)) throw bad(what, 'descriptor is not an object');
   const { mediaType, digest, size, artifactType, annotations } = v;
   if (!isMediaType(mediaType)) throw bad(what, 'descriptor has no valid mediaType');
   if (typeof digest !== 'string' || !isDigest(digest)) throw bad(what, 'descriptor digest is not sha256:<64 hex>');
@@ -52,7 +51,7 @@ export function parseDescriptor(v: unknown, what: string): OciDescriptor {
   if (artifactType !== undefined && !isMediaType(artifactType)) throw bad(what, 'descriptor artifactType is not a media type');
   let notes: Record<string, string> | undefined;
   if (annotations !== undefined) {
-    if (!isRecord(annotations) || !Object.values(annotations).every((x) => typeof x === 'string')) throw bad(what, 'descriptor annotations are not a string map');
+    if (!isObject(annotations) || !Object.values(annotations).every((x) => typeof x === 'string')) throw bad(what, 'descriptor annotations are not a string map');
     notes = annotations as Record<string, string>;
   }
   return { mediaType, digest, size, ...(artifactType !== undefined ? { artifactType } : {}), ...(notes ? { annotations: notes } : {}) };
@@ -60,7 +59,7 @@ export function parseDescriptor(v: unknown, what: string): OciDescriptor {
 
 /** Validates an OCI image index (referrers API answer or referrers tag schema index). */
 export function parseIndex(v: unknown, what: string): OciIndex {
-  if (!isRecord(v)) throw bad(what, 'index is not a JSON object');
+  if (!isObject(v)) throw bad(what, 'index is not a JSON object');
   if (v.schemaVersion !== 2) throw bad(what, 'index schemaVersion is not 2');
   if (v.mediaType !== undefined && v.mediaType !== MEDIA_TYPE.imageIndex) throw bad(what, 'index mediaType is not an OCI image index');
   if (!Array.isArray(v.manifests)) throw bad(what, 'index has no manifests array');

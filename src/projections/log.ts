@@ -28,6 +28,7 @@ import { decodeEntryBundle, encodeEntryBundle, TILE_WIDTH, tileForNode } from '.
 import type { RecordedEvent } from '../store/event-store.ts';
 import type { Projection } from './projection.ts';
 import type { ReadModelReader, ReadModelTx } from '../store/read-model.ts';
+import { Lru } from '../util/lru.ts';
 
 const NAME = 'log';
 const TILES = 'log.tiles';
@@ -182,33 +183,22 @@ interface TileNodes {
   readonly interior: Buffer;
 }
 
-/** Bounded map from tile number to nodes; evicts the oldest entry (full tiles are immutable). */
-class TileCache {
-  private readonly map = new Map<number, TileNodes>();
-  constructor(private readonly max: number) {}
-  get(key: number): TileNodes | undefined {
-    return this.map.get(key);
-  }
-  set(key: number, value: TileNodes): void {
-    if (!this.map.has(key) && this.map.size >= this.max) this.map.delete(this.map.keys().next().value!);
-    this.map.set(key, value);
-  }
-}
-
 /** A numeric cache key per tile (tile levels are below 8 for any safe-integer tree size). */
 const tileNumber = (level: number, index: number) => index * 8 + level;
 
 /** Reads the log projection's read model: state, tiles, entries, proofs and checkpoints. */
 export class LogReader {
-  private readonly cache: TileCache;
-  private readonly roots = new Map<number, Buffer>();
+  /** Tile number → nodes (full tiles are immutable; a partial one is re-read when it grew). */
+  private readonly cache: Lru<number, TileNodes>;
+  /** Tree size → root (a size's root never changes). */
+  private readonly roots = new Lru<number, Buffer>({ capacity: 1024 });
 
   constructor(
     private readonly reader: ReadModelReader,
     options: { cacheTiles?: number } = {},
   ) {
     // 16 KiB per tile: 4096 tiles ≈ 64 MiB, every level-0 tile of a million-leaf log.
-    this.cache = new TileCache(options.cacheTiles ?? 4096);
+    this.cache = new Lru({ capacity: options.cacheTiles ?? 4096 });
   }
 
   state(): LogStateDoc {
@@ -277,7 +267,6 @@ export class LogReader {
     let root = this.roots.get(size);
     if (!root) {
       root = rootFromNodes(size, this.node);
-      if (this.roots.size >= 1024) this.roots.delete(this.roots.keys().next().value!);
       this.roots.set(size, root);
     }
     return root;

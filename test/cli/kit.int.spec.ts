@@ -177,16 +177,41 @@ describe('sigledger kit export', () => {
   });
 
   describe('when the output directory already holds a kit', () => {
-    it('replaces it and removes the bundles the new export no longer has', async () => {
+    // Issue #15: an export into a previous kit used to delete the bundles not named again; it merges now.
+    it('merges: keeps the bundles already there, adds the new ones, deletes nothing and says so', async () => {
       const kit = join(work, 'again');
-      expect((await exportKit(kit, '--bundle', a.bundleId, '--bundle', b.bundleId)).code).toBe(0);
+      expect((await exportKit(kit, '--bundle', a.bundleId)).code).toBe(0);
       const r = await exportKit(kit, '--bundle', b.bundleId);
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
-      expect(existsSync(join(kit, 'bundles', a.bundleId))).toBe(false);
-      expect(existsSync(join(kit, 'bundles', b.bundleId, 'v2.bundle.json'))).toBe(true);
-      expect(Object.keys(readJson(join(kit, 'kit.json')).bundles)).toEqual([b.bundleId]);
+      expect(r.stdout).toContain('bundles: 2 (4 versions, 2 re-signing attestations)');
+      expect(r.stdout).toContain('kept 1 bundle already in the kit, exported again at its latest version; nothing was deleted');
+      for (const id of [a.bundleId, b.bundleId]) expect(existsSync(join(kit, 'bundles', id, 'v2.bundle.json'))).toBe(true);
+      expect(Object.keys(readJson(join(kit, 'kit.json')).bundles).sort()).toEqual([a.bundleId, b.bundleId].sort());
       expect(tree(kit).some((f) => f.endsWith('.tmp'))).toBe(false);
+      expect(readFileSync(join(kit, 'README.md'), 'utf8')).toContain(`\`${a.bundleId}\``);
+    });
+
+    it('keeps a bundle an earlier export left on disk without listing it (an export that did not complete)', async () => {
+      const kit = join(work, 'partial');
+      expect((await exportKit(kit, '--bundle', a.bundleId)).code).toBe(0);
+      const manifest = readJson(join(kit, 'kit.json'));
+      writeFileSync(join(kit, 'kit.json'), JSON.stringify({ ...manifest, complete: false, bundles: {}, files: {} }));
+      const r = await exportKit(kit);
+      expect(r.code).toBe(0);
+      expect(Object.keys(readJson(join(kit, 'kit.json')).bundles)).toEqual([a.bundleId]);
+    });
+
+    it('refuses, writing nothing, when a bundle of the kit is not on the service', async () => {
+      const kit = join(work, 'foreign');
+      expect((await exportKit(kit, '--bundle', a.bundleId)).code).toBe(0);
+      const ghost = 'e'.repeat(64);
+      mkdirSync(join(kit, 'bundles', ghost));
+      const before = readFileSync(join(kit, 'kit.json'), 'utf8');
+      const r = await exportKit(kit);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(new RegExp(`^sigledger kit export: bundle ${ghost}, already in the kit, is not on http://\\S+ \\(GET /api/v1/bundles/${ghost} answered HTTP 404.*\\); nothing was written: export into a new directory`));
+      expect(readFileSync(join(kit, 'kit.json'), 'utf8')).toBe(before);
     });
   });
 

@@ -13,11 +13,13 @@ import {
   DEFAULT_THRESHOLDS,
   proposalDigest,
   thresholdFor,
+  unreachableThresholds,
   type CeremonyCommand,
   type CeremonyEvent,
   type CeremonyProposal,
   type CeremonyState,
 } from '../../src/domain/ceremony.ts';
+import { parseCeremonyAction } from '../../src/domain/ceremony-action.ts';
 import { fold } from '../../src/domain/decider.ts';
 
 const CREATED = '2026-11-01T00:00:00.000Z';
@@ -41,8 +43,10 @@ function newApprover(): TestApprover {
 const [A, B, C, OUTSIDER] = [newApprover(), newApprover(), newApprover(), newApprover()] as [TestApprover, TestApprover, TestApprover, TestApprover];
 const ENROLLED = [A, B, C].map(({ approverId, publicKey }) => ({ approverId, publicKey }));
 
+const ROTATE = { type: 'rotate-key', rotationId: 'rot-1', keyId: 'a'.repeat(64), newKey: { keyId: 'b'.repeat(64), publicKey: 'cHVibGlj', backend: 'file', ref: 'file:b' } } as const;
+
 const proposal = (nonce = 'n-1'): CeremonyProposal => ({
-  action: { type: 'rotate-key', oldKeyId: 'a'.repeat(64) },
+  action: ROTATE,
   reason: 'monthly rotation',
   createdAt: CREATED,
   expiresAt: EXPIRES,
@@ -80,6 +84,39 @@ describe('ceremony (unit)', () => {
 
     it('refuses a threshold the snapshot cannot reach', () => {
       expect(errorOf(() => ceremonyDecider.decide(open(4), ceremonyDecider.initialState()))).toEqual({ code: 'invalid_request', reason: 'threshold_unreachable' });
+    });
+
+    it('refuses an action that lacks a parameter or has a mistyped one', () => {
+      const { newKey: _newKey, ...withoutNewKey } = ROTATE;
+      for (const action of [withoutNewKey, { ...ROTATE, keyId: 'not-a-key-id' }, { type: 'revoke-key', rotationId: 'rot-1', keyId: 'a'.repeat(64), compromisedSince: 'yesterday' }, { type: 'update-anchors', thresholds: { 'rotate-key': -1 } }, { type: 'x' }]) {
+        const p = { ...proposal(), action } as unknown as CeremonyProposal;
+        expect(errorOf(() => ceremonyDecider.decide(open(2, p), ceremonyDecider.initialState()))).toEqual({ code: 'invalid_request', reason: 'invalid_proposal' });
+      }
+    });
+
+    it('refuses instants the calendar lacks (2026-02-30 is not shifted to March) with the code of any malformed instant', () => {
+      for (const createdAt of ['2026-02-30T00:00:00.000Z', 'not a time']) {
+        expect(errorOf(() => ceremonyDecider.decide(open(2, { ...proposal(), createdAt }), ceremonyDecider.initialState()))).toEqual({ code: 'invalid_request', reason: 'invalid_request' });
+      }
+      const { state } = run([open()]);
+      expect(errorOf(() => ceremonyDecider.decide(approve(A, '2026-02-30T00:00:00.000Z'), state))).toEqual({ code: 'invalid_request', reason: 'invalid_request' });
+    });
+  });
+
+  describe('when an action is read from a proposal someone handed in', () => {
+    it('reads each action type with its parameters and ignores unknown fields', () => {
+      expect(parseCeremonyAction(ROTATE)).toEqual(ROTATE);
+      expect(parseCeremonyAction({ type: 'revoke-key', rotationId: 'rot-2', keyId: 'a'.repeat(64), compromisedSince: '2026-11-01T00:00:00.000Z', extra: 1 })).toEqual({ type: 'revoke-key', rotationId: 'rot-2', keyId: 'a'.repeat(64), compromisedSince: '2026-11-01T00:00:00.000Z' });
+      expect(parseCeremonyAction({ type: 'update-anchors' })).toEqual({ type: 'update-anchors' });
+      expect(parseCeremonyAction({ type: 'update-anchors', thresholds: { 'rotate-key': 3 } })).toEqual({ type: 'update-anchors', thresholds: { 'rotate-key': 3 } });
+      expect(parseCeremonyAction({ type: 'enroll-approver', approverId: A.approverId, publicKey: A.publicKey })).toEqual({ type: 'enroll-approver', approverId: A.approverId, publicKey: A.publicKey });
+      expect(parseCeremonyAction({ type: 'remove-approver', approverId: A.approverId })).toEqual({ type: 'remove-approver', approverId: A.approverId });
+    });
+
+    it('answers undefined for anything else', () => {
+      for (const v of [null, [], 'rotate-key', { type: 'remove-approver' }, { type: 'revoke-key', rotationId: 'rot-2', keyId: 'a'.repeat(64), compromisedSince: '2026-02-30T00:00:00Z' }, { type: 'update-anchors', thresholds: { nope: 1 } }, { ...ROTATE, newKey: { ...ROTATE.newKey, backend: 'tape' } }]) {
+        expect(parseCeremonyAction(v)).toBeUndefined();
+      }
     });
   });
 
@@ -190,6 +227,13 @@ describe('ceremony (unit)', () => {
       expect(thresholdFor('enroll-approver', 5, 4)).toBe(4);
       expect(thresholdFor('rotate-key', 3, 0)).toBe(0);
       expect(errorOf(() => thresholdFor('rotate-key', 3, -1))).toEqual({ code: 'invalid_request', reason: 'invalid_threshold' });
+    });
+
+    it('names the action types no approver set of a given size can approve', () => {
+      expect(unreachableThresholds({}, 3)).toEqual([]);
+      expect(unreachableThresholds({}, 1)).toEqual(['rotate-key', 'revoke-key', 'update-anchors']);
+      // Approver changes are capped at the approvers there are, so they stay reachable.
+      expect(unreachableThresholds({ 'rotate-key': 4, 'update-anchors': 1, 'enroll-approver': 9 }, 3)).toEqual(['rotate-key']);
     });
   });
 

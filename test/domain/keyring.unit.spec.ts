@@ -66,4 +66,19 @@ describe('keyringDecider', () => {
       expect(codeOf(() => keyringDecider.decide(register('XYZ'), keyringDecider.initialState()))).toBe('invalid_request');
     });
   });
+
+  describe('when a retired key is revoked from a compromise instant', () => {
+    const retired = () => run([register(A), { type: 'ActivateKey', keyId: A, reason: 'init', time: T1 }, register(B), { type: 'ActivateKey', keyId: B, reason: 'rot', time: T2 }]).state;
+    const revoke = (compromisedSince: string): KeyringCommand => ({ type: 'RevokeKey', keyId: A, reason: 'compromised', time: '2026-12-02T00:00:00.000Z', compromisedSince });
+
+    it('ends its validity at that instant, in UTC', () => {
+      const { state } = run([revoke('2026-11-15T01:00:00+01:00')], retired());
+      expect(state.keys[A]).toMatchObject({ status: 'revoked', validFor: { start: T1, end: '2026-11-15T00:00:00.000Z' } });
+    });
+    it('refuses an instant after the revocation, a malformed one and a day the calendar lacks (2026-02-30 is not shifted to March)', () => {
+      for (const since of ['2026-12-03T00:00:00Z', 'yesterday', '2026-02-30T00:00:00Z']) {
+        expect(refusalOf(() => keyringDecider.decide(revoke(since), retired()))).toEqual({ code: 'invalid_request', reason: 'invalid_compromised_since' });
+      }
+    });
+  });
 });

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openApiDocument } from '../../src/http/openapi.ts';
+import { expectProblem } from '../support/problem.ts';
 import { startTestService, type TestService } from '../support/service.ts';
 
 const TIME = '2026-11-23T00:00:00Z';
@@ -37,9 +38,7 @@ describe('http app', () => {
     it('answers /readyz 503 problem+json when the store is unreachable', async () => {
       await svc.ledger.store.close();
       const res = await svc.app.request('/readyz');
-      expect(res.status).toBe(503);
-      expect(res.headers.get('content-type')).toBe('application/problem+json');
-      expect(await res.json()).toMatchObject({ code: 'not_ready', checks: { store: { ok: false, error: 'store_closed' } } });
+      await expectProblem(res, 503, 'not_ready', { checks: { store: { ok: false, error: 'store_closed' } } });
     });
   });
 
@@ -61,9 +60,7 @@ describe('http app', () => {
   describe('when asked for an unknown route', () => {
     it('answers 404 problem+json with a stable code', async () => {
       const res = await svc.app.request('/api/v1/nothing-here?x=<script>');
-      expect(res.status).toBe(404);
-      expect(res.headers.get('content-type')).toBe('application/problem+json');
-      expect(await res.json()).toMatchObject({ status: 404, code: 'not_found' });
+      await expectProblem(res, 404, 'not_found');
     });
   });
 

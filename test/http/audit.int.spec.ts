@@ -13,6 +13,7 @@ import { createMetrics } from '../../src/app/shared/metrics.ts';
 import { createApp } from '../../src/http/app.ts';
 import type { EventStore, RecordedEvent } from '../../src/store/event-store.ts';
 import { startTestService, type TestService } from '../support/service.ts';
+import { expectProblem } from '../support/problem.ts';
 
 const SEED = 20261123;
 const EVERYTHING = 1_000_000;
@@ -212,13 +213,9 @@ describe('audit', () => {
     it('answers 401 without a token and 403 missing_scope with a signer token, on both routes', async () => {
       for (const path of ['/api/v1/audit/events', '/api/v1/audit/events/stream']) {
         const anonymous = await svc.app.request(path);
-        expect(anonymous.status).toBe(401);
-        expect(anonymous.headers.get('content-type')).toBe('application/problem+json');
-        expect(await anonymous.json()).toMatchObject({ code: 'unauthenticated', reason: 'missing_token' });
+        await expectProblem(anonymous, 401, 'unauthenticated', { reason: 'missing_token' });
         const res = await svc.app.request(path, { headers: signer });
-        expect(res.status).toBe(403);
-        expect(res.headers.get('content-type')).toBe('application/problem+json');
-        expect(await res.json()).toMatchObject({ code: 'forbidden', reason: 'missing_scope', requiredScope: 'ledger.audit' });
+        await expectProblem(res, 403, 'forbidden', { reason: 'missing_scope', requiredScope: 'ledger.audit' });
       }
       const noPoe = await svc.app.request('/api/v1/audit/events', { headers: { authorization: auditor.authorization! } });
       expect(noPoe.status).toBe(403);
@@ -237,11 +234,8 @@ describe('audit', () => {
     it('answers 400 bad_request problem+json naming the reason', async () => {
       for (const q of cases) {
         const res = await svc.app.request(`/api/v1/audit/events?${q}`, { headers: auditor });
-        expect(res.status, q).toBe(400);
-        expect(res.headers.get('content-type')).toBe('application/problem+json');
-        const p = (await res.json()) as Json;
-        expect(p.code).toBe('bad_request');
-        expect(p.reason).toMatch(/^(invalid_(after|limit|type|stream)|unknown_parameter|repeated_parameter|too_many_selectors)$/);
+        const p = await expectProblem(res, 400, 'bad_request');
+        expect(p.reason, q).toMatch(/^(invalid_(after|limit|type|stream)|unknown_parameter|repeated_parameter|too_many_selectors)$/);
       }
       for (const [q, h] of [['limit=5', {}], ['after=x', {}], ['', { 'last-event-id': '-1' }], ['', { 'last-event-id': '1e3' }]] as const) {
         const res = await svc.app.request(`/api/v1/audit/events/stream?${q}`, { headers: { ...auditor, ...h } });

@@ -25,7 +25,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CeremonyProposal } from '../../src/domain/ceremony.ts';
 import { openApiDocument } from '../../src/http/openapi.ts';
-import { buildQuery } from '../../src/tsa/tsa.ts';
+import { buildQuery } from '../support/tsa-client.ts';
 import { startTestService, type TestService } from '../support/service.ts';
 import { devTokenMinter, type DevTokenMinter } from '../support/tokens.ts';
 import { approvalBy, devApproval, devApproverId } from '../support/approvers.ts';

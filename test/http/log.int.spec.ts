@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectProblem } from '../support/problem.ts';
 import { startTestService, type TestService } from '../support/service.ts';
 import { verifyBundle, type ApiKey } from '../support/sigstore.ts';
 import { rootFromInclusion, verifyConsistency as refVerifyConsistency } from '../support/rfc9162-verifier.ts';
@@ -152,9 +153,7 @@ describe('transparency log', () => {
       ['tile level out of range', '/api/v1/log/tile/99/000'],
     ])('answers %s with 400 problem+json', async (_name, path) => {
       const res = await get(path);
-      expect(res.status).toBe(400);
-      expect(res.headers.get('content-type')).toBe('application/problem+json');
-      expect(await res.json()).toMatchObject({ code: 'bad_request' });
+      await expectProblem(res, 400, 'bad_request');
     });
   });
 

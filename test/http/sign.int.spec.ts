@@ -8,6 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEV_AUDIENCE, DEV_OPTOK_ISSUER, DEV_POE_ISSUER } from '../../src/app/access/auth/dev-issuer.ts';
 import { pae } from '../../src/crypto/dsse.ts';
 import { rawFromSpki } from '../../src/crypto/ed25519.ts';
+import type { ErrorCode } from '../../src/errors.ts';
+import { expectProblem } from '../support/problem.ts';
 import { startTestService, type TestService } from '../support/service.ts';
 import { verifyBundle, type ApiKey } from '../support/sigstore.ts';
 
@@ -180,10 +182,7 @@ describe('POST /api/v1/signer/sign/dsse', () => {
     const good = { payloadType: 'text/plain', payload: Buffer.from('refused?').toString('base64') };
 
     async function expectRefused(res: Response, status: number, code: string) {
-      expect(res.status).toBe(status);
-      expect(res.headers.get('content-type')).toBe('application/problem+json');
-      const body = (await res.json()) as { code: string; status: number };
-      expect(body).toMatchObject({ code, status });
+      const body = await expectProblem(res, status, code as ErrorCode);
       expect(JSON.stringify(body)).not.toMatch(/eyJ/); // never echoes a token
       return body;
     }

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseTimeStampResp } from '../../src/tsa/tsa.ts';
+import { parseTimeStampResp } from '../support/tsa-client.ts';
 import { startTestService, type TestService } from '../support/service.ts';
 import { verifyBundleWithAnchors } from '../support/sigstore.ts';
 

@@ -6,7 +6,7 @@
  */
 import { networkInterfaces } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadRegistryCredentials } from '../../src/app/release/release-service.ts';
+import { loadRegistryCredentials } from '../../src/config.ts';
 import { ConfigError } from '../../src/errors.ts';
 import { sha256Digest } from '../../src/oci/client.ts';
 import { http } from '../support/http.ts';

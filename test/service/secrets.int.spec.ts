@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildQuery } from '../../src/tsa/tsa.ts';
+import { buildQuery } from '../support/tsa-client.ts';
 import { devPrivateSeeds, filesUnder, needlesOf, sealedKeySeeds, sealedTsaScalars } from '../support/secrets.ts';
 import { closeHostileServers, serveHostile, type Hostile } from '../support/hostile-registry.ts';
 import { startTestService, type TestService } from '../support/service.ts';

@@ -13,6 +13,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { GenericContainer, Wait, getContainerRuntimeClient, type StartedTestContainer } from 'testcontainers';
 import { afterAll, beforeAll, describe, it } from 'vitest';
+import { withDeadline } from '../../src/store/esdb/deadline.ts';
 import { createEsdbEventStore, openEsdbEventStore } from '../../src/store/esdb/esdb-event-store.ts';
 import { describeEventStoreContract } from './contract.ts';
 
@@ -24,29 +25,12 @@ const ESDB_PORT = 2113;
 
 const firstLine = (s: string): string => (s.trim().split('\n').find((l) => l.trim() !== '') ?? '').trim().slice(0, 300);
 
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms / 1000} s`)), ms);
-    timer.unref();
-    p.then(
-      (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      (e: unknown) => {
-        clearTimeout(timer);
-        reject(e);
-      },
-    );
-  });
-}
-
 /** Why no Docker engine answers, or undefined when one does. */
 async function noDockerEngine(): Promise<string | undefined> {
   let testcontainers: string;
   try {
     // Honours DOCKER_HOST, ~/.testcontainers.properties and rootless / podman sockets.
-    await withTimeout(getContainerRuntimeClient(), 20_000, 'the container runtime');
+    await withDeadline(getContainerRuntimeClient(), 20_000, () => new Error('the container runtime did not answer within 20 s'));
     return undefined;
   } catch (err) {
     testcontainers = firstLine((err as Error)?.message ?? String(err));

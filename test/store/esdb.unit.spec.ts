@@ -12,30 +12,22 @@ import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ConcurrencyError, IntegrityError, LedgerError } from '../../src/errors.ts';
 import { ChainVerifier } from '../../src/store/chain.ts';
+import { normalizeConnectionString, type EsdbClient, type EsdbRecordedEventLike, type EsdbStreamingRead, type EsdbSubscription } from '../../src/store/esdb/client.ts';
 import {
   CHAIN_HASH_METADATA_KEY,
-  EsdbEventStore,
   assertNoReservedMetadata,
-  createEsdbEventStore,
   decodeRecordedEvent,
   isSystemEvent,
-  normalizeConnectionString,
-  openEsdbEventStore,
-  redact,
-  secretsOf,
   serverFilterFor,
   splitChainHash,
   toLedgerPosition,
   toReadPosition,
   toSafeNumber,
-  translateEsdbError,
   withChainHash,
-  type EsdbClient,
-  type EsdbEventStoreOptions,
-  type EsdbRecordedEventLike,
-  type EsdbStreamingRead,
-  type EsdbSubscription,
-} from '../../src/store/esdb/esdb-event-store.ts';
+} from '../../src/store/esdb/codec.ts';
+import { EsdbEventStore, createEsdbEventStore, openEsdbEventStore, type EsdbEventStoreOptions } from '../../src/store/esdb/esdb-event-store.ts';
+import { redact, secretsOf } from '../../src/store/esdb/redact.ts';
+import { translateEsdbError } from '../../src/store/esdb/translate-error.ts';
 import type { NewEvent, RecordedEvent } from '../../src/store/event-store.ts';
 import { describeEventStoreContract } from './contract.ts';
 

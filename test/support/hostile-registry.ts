@@ -26,11 +26,13 @@ export async function serveHostile(handler: Handler, address = '127.0.0.1'): Pro
   const requests: string[] = [];
   const server: Server = createServer((req, res) => {
     res.on('error', () => undefined);
-    req.socket.on('error', () => undefined);
     const url = new URL(req.url ?? '/', 'http://x');
     requests.push(`${req.method} ${url.pathname}${url.search}`);
     handler(req, res, url);
   });
+  // Once per connection, not per request: a keep-alive socket carries many requests, and one
+  // listener each would pile up past the EventEmitter limit (MaxListenersExceededWarning).
+  server.on('connection', (socket) => socket.on('error', () => undefined));
   await new Promise<void>((r) => server.listen(0, address, r));
   const port = (server.address() as AddressInfo).port;
   const h: Hostile = {

@@ -18,16 +18,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTsaChain, type TsaChain } from '../../src/tsa/chain.ts';
 import * as der from '../../src/tsa/der.ts';
 import { engine, toArrayBuffer } from '../../src/tsa/engine.ts';
-import {
-  buildQuery,
-  DEFAULT_TSA_POLICY_OID,
-  MAX_NONCE_BITS,
-  parseTimeStampResp,
-  TimestampAuthority,
-  type TimestampAuthorityOptions,
-  type TimestampResponse,
-  type TsaHash,
-} from '../../src/tsa/tsa.ts';
+import { MAX_NONCE_BITS, type TsaHash } from '../../src/tsa/rfc3161.ts';
+import { DEFAULT_TSA_POLICY_OID, TimestampAuthority, type TimestampAuthorityOptions, type TimestampResponse } from '../../src/tsa/tsa.ts';
+import { buildQuery, parseTimeStampResp } from '../support/tsa-client.ts';
 import { ReferenceTimestampAuthority } from './reference-tsa.ts';
 import { hostileQueryBytes } from '../support/tsa-queries.ts';
 

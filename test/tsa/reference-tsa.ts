@@ -8,19 +8,8 @@ import { createHash, createPrivateKey, createPublicKey, type KeyObject } from 'n
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { engine, importP256PrivateKey, toArrayBuffer, type WebCryptoKey } from '../../src/tsa/engine.ts';
-import {
-  DEFAULT_TSA_POLICY_OID,
-  FAIL_INFO_BITS,
-  MAX_NONCE_BITS,
-  MAX_QUERY_BYTES,
-  OID_CT_TST_INFO,
-  OID_SIGNED_DATA,
-  type RespondContext,
-  type TimestampAuthorityOptions,
-  type TimestampResponse,
-  type TsaFailInfo,
-  type TsaHash,
-} from '../../src/tsa/tsa.ts';
+import { FAIL_INFO_BITS, MAX_NONCE_BITS, MAX_QUERY_BYTES, OID_CT_TST_INFO, OID_SIGNED_DATA, type TsaFailInfo, type TsaHash } from '../../src/tsa/rfc3161.ts';
+import { DEFAULT_TSA_POLICY_OID, type RespondContext, type TimestampAuthorityOptions, type TimestampResponse } from '../../src/tsa/tsa.ts';
 
 const OID_ATTR_CONTENT_TYPE = '1.2.840.113549.1.9.3';
 const OID_ATTR_MESSAGE_DIGEST = '1.2.840.113549.1.9.4';

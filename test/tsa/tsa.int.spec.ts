@@ -6,13 +6,9 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTsaChain, type TsaChain } from '../../src/tsa/chain.ts';
-import {
-  buildQuery,
-  DEFAULT_TSA_POLICY_OID,
-  MAX_QUERY_BYTES,
-  parseTimeStampResp,
-  TimestampAuthority,
-} from '../../src/tsa/tsa.ts';
+import { MAX_QUERY_BYTES } from '../../src/tsa/rfc3161.ts';
+import { DEFAULT_TSA_POLICY_OID, TimestampAuthority } from '../../src/tsa/tsa.ts';
+import { buildQuery, parseTimeStampResp } from '../support/tsa-client.ts';
 import { hostileQueryBytes } from '../support/tsa-queries.ts';
 
 const pem = (der: Buffer): string =>

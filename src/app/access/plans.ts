@@ -8,6 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../../errors.ts';
+import { isObject } from '../../json.ts';
 
 export interface Plan {
   /** Sustained requests per second (token refill rate); null = no rate limit. */
@@ -89,7 +90,7 @@ export function parsePlans(raw: string | undefined, opts: ParsePlansOptions = {}
 
 /** Validates a parsed plan table (plan name → Plan). Throws ConfigError (one line). */
 export function validatePlans(value: unknown, where = 'plans'): Readonly<Record<string, Plan>> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ConfigError(`${where}: must be a JSON object of plan name → {qps, burst, concurrency, maxArtifactBytes}`);
+  if (!isObject(value)) throw new ConfigError(`${where}: must be a JSON object of plan name → {qps, burst, concurrency, maxArtifactBytes}`);
   const entries = Object.entries(value);
   if (entries.length === 0) throw new ConfigError(`${where}: defines no plans`);
   if (entries.length > PLAN_LIMITS.maxPlans) throw new ConfigError(`${where}: at most ${PLAN_LIMITS.maxPlans} plans`);
@@ -103,9 +104,8 @@ export function validatePlans(value: unknown, where = 'plans'): Readonly<Record<
 
 const FIELDS = ['qps', 'burst', 'concurrency', 'maxArtifactBytes'] as const;
 
-function validatePlan(spec: unknown, where: string): Plan {
-  if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) throw new ConfigError(`${where} must be an object {qps, burst, concurrency, maxArtifactBytes}`);
-  const s = spec as Record<string, unknown>;
+function validatePlan(s: unknown, where: string): Plan {
+  if (!isObject(s)) throw new ConfigError(`${where} must be an object {qps, burst, concurrency, maxArtifactBytes}`);
   for (const k of Object.keys(s)) {
     if (!(FIELDS as readonly string[]).includes(k)) throw new ConfigError(`${where} has unknown field "${oneLine(k).slice(0, 40)}" (allowed: ${FIELDS.join(', ')})`);
   }

@@ -6,14 +6,15 @@
  * request refused for concurrency burns no QPS token, and one refused for rate holds no slot.
  * When both are exhausted, rate_limited wins (it carries a useful Retry-After).
  *
- * Memory is bounded: tenant state is kept in a Map in least-recently-used order; state that is
- * idle (nothing in flight) with a full bucket carries no information and is dropped lazily; when
- * the map is at `maxTenants`, the least recently used idle tenant is dropped (at worst that
- * tenant gets a fresh burst). Tenants with requests in flight are never dropped.
+ * Memory is bounded: tenant state is kept in an LRU (src/util/lru.ts); state that is idle (nothing
+ * in flight) with a full bucket carries no information and is dropped lazily; when the map is at
+ * `maxTenants`, the least recently used idle tenant is dropped (at worst that tenant gets a fresh
+ * burst). Tenants with requests in flight are never dropped.
  *
  * Pure: no timers; time comes from the injected clock.
  */
 import { LedgerError } from '../../errors.ts';
+import { Lru } from '../../util/lru.ts';
 import type { Plan } from './plans.ts';
 
 export interface Permit {
@@ -69,9 +70,18 @@ export function createQuotas(opts: QuotasOptions): Quotas {
   const maxTenants = opts.maxTenants ?? 100_000;
   if (!Number.isInteger(maxTenants) || maxTenants < 1) throw new RangeError('maxTenants must be a positive integer');
   const plans = opts.plans;
-  const tenants = new Map<string, TenantState>();
   let inFlight = 0;
   let evicted = 0;
+  // When full: among the ROOM_SCAN least recently used, an idle tenant goes first, else the first
+  // without requests in flight; when all of them have some, the map grows past the cap by the
+  // number of in-flight tenants, which the server's own connection limit bounds.
+  const tenants = new Lru<string, TenantState>({
+    capacity: maxTenants,
+    scan: ROOM_SCAN,
+    stale: (s) => idle(s, now()),
+    pinned: (s) => s.inFlight > 0,
+    onEvict: () => void evicted++,
+  });
 
   function planOf(name: string): Plan {
     const plan = Object.hasOwn(plans, name) ? plans[name] : undefined;
@@ -94,51 +104,17 @@ export function createQuotas(opts: QuotasOptions): Quotas {
     return s.inFlight === 0 && s.fullAt <= at;
   }
 
-  /** Drops up to SWEEP idle tenants from the least recently used end (never `current`). */
-  function sweep(at: number, current: string): void {
-    let n = 0;
-    for (const [k, s] of tenants) {
-      if (n++ >= SWEEP) break;
-      if (k === current || !idle(s, at)) continue;
-      tenants.delete(k);
-      evicted++;
-    }
-  }
-
-  function makeRoom(at: number): void {
-    let n = 0;
-    let fallback: string | undefined;
-    for (const [k, s] of tenants) {
-      if (n++ >= ROOM_SCAN) break;
-      if (s.inFlight > 0) continue;
-      if (idle(s, at)) {
-        tenants.delete(k);
-        evicted++;
-        return;
-      }
-      fallback ??= k;
-    }
-    if (fallback !== undefined) {
-      tenants.delete(fallback);
-      evicted++;
-    }
-    // else: every scanned tenant has requests in flight; the map grows past the cap by the
-    // number of in-flight tenants, which the server's own connection limit bounds.
-  }
-
   function acquire(tenant: string, planName: string): Permit {
     const plan = planOf(planName);
     const at = now();
 
     let s = tenants.get(tenant);
     if (s === undefined) {
-      if (tenants.size >= maxTenants) makeRoom(at);
       s = { tokens: plan.burst, refilledAt: at, inFlight: 0, fullAt: 0 };
-    } else {
-      tenants.delete(tenant); // re-inserted below: most recently used at the end
+      tenants.set(tenant, s);
     }
-    tenants.set(tenant, s);
-    sweep(at, tenant);
+    // Lazily forget up to SWEEP idle tenants at the least recently used end (never this one).
+    tenants.prune(SWEEP, (state, k) => k !== tenant && idle(state, at));
 
     refill(s, plan, at);
     if (plan.qps !== null && s.tokens < 1) {

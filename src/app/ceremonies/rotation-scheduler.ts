@@ -25,15 +25,14 @@ import {
   ROTATION_SCHEDULE_STREAM,
   rotationScheduleDecider,
   scheduledIdsFor,
-  type RotationScheduleEvent,
   type RotationScheduleState,
   type ScheduledRotation,
 } from '../../domain/rotation-schedule.ts';
-import { fold } from '../../domain/decider.ts';
 import { ConcurrencyError, isLedgerError, LedgerError } from '../../errors.ts';
 import type { ProjectionRuntime } from '../../projections/runtime.ts';
 import type { EventStore } from '../../store/event-store.ts';
 import { handleCommand } from '../shared/command-handler.ts';
+import { loadState } from '../shared/load-state.ts';
 import { compileRotationCron } from './rotation-cron.ts';
 import type { Logger } from '../shared/logger.ts';
 
@@ -137,9 +136,8 @@ export class RotationScheduler {
     return run;
   }
 
-  async #readState(): Promise<RotationScheduleState> {
-    const history = await this.#deps.store.readStream(ROTATION_SCHEDULE_STREAM);
-    return fold(rotationScheduleDecider, history as unknown as RotationScheduleEvent[]);
+  #readState(): Promise<RotationScheduleState> {
+    return loadState(this.#deps.store, ROTATION_SCHEDULE_STREAM, rotationScheduleDecider);
   }
 
   async #open(due: DueRotation): Promise<void> {

@@ -6,12 +6,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import { keyIdOf } from '../../crypto/ed25519.ts';
-import { fold } from '../../domain/decider.ts';
-import { KEYRING_STREAM, keyringDecider, type KeyEntry, type KeyringCommand, type KeyringEvent, type KeyringState } from '../../domain/keyring.ts';
+import { KEYRING_STREAM, keyringDecider, type KeyEntry, type KeyringCommand, type KeyringState } from '../../domain/keyring.ts';
 import { LedgerError } from '../../errors.ts';
 import { keyRegistry } from '../../projections/key-registry.ts';
 import type { KeyStore, SigningKeyHandle } from '../../store/key-store.ts';
 import { handleCommands, type CommandContext } from '../shared/command-handler.ts';
+import { loadState } from '../shared/load-state.ts';
 import type { Logger } from '../shared/logger.ts';
 import { wholeSecond } from '../shared/time.ts';
 
@@ -36,8 +36,7 @@ export class KeyringService {
 
   /** Reads the registry from the stream (authoritative, not the projection). */
   async state(): Promise<KeyringState> {
-    const events = await this.deps.store.readStream(KEYRING_STREAM);
-    return fold(keyringDecider, events as unknown as KeyringEvent[]);
+    return loadState(this.deps.store, KEYRING_STREAM, keyringDecider);
   }
 
   /**

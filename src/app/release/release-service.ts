@@ -19,87 +19,41 @@
  * attached later counts soon — in a bounded LRU; a new anchors version (a rotation, a revocation)
  * invalidates them. Concurrent asks for the same digest share one lookup. Registry failures are
  * never cached: an outage is a 503 and release gating fails closed.
+ *
+ * Around it: one referrer's check (referrer-check.ts), the translation of OCI failures
+ * (registry-failure.ts), the verdict's shape (verdict.ts); SIGLEDGER_REGISTRY_* are read in
+ * src/config.ts.
  */
-import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import type { ReleaseConfig } from '../../config.ts';
 import type { AnchorsDocument } from '../../domain/anchors.ts';
 import { RELEASE_PREDICATE_TYPE, RELEASE_SCOPE } from '../../domain/release.ts';
-import { ConfigError, LedgerError } from '../../errors.ts';
-import { BUNDLE_ARTIFACT_TYPE, BUNDLE_PREDICATE_TYPE_ANNOTATION, bundleNamesDigest } from '../../oci/bundle-artifact.ts';
+import { LedgerError } from '../../errors.ts';
+import { BUNDLE_ARTIFACT_TYPE } from '../../oci/bundle-artifact.ts';
 import { OciClient, type OciCredentials } from '../../oci/client.ts';
 import { isOciError, OciError } from '../../oci/errors.ts';
-import { hostWithoutPort, parseDigest, parsePinnedImage, parseRegistryHost, parseRepository, registryScheme, type Digest } from '../../oci/reference.ts';
-import { MEDIA_TYPE, type OciDescriptor } from '../../oci/types.ts';
-import { parseLedgerBundle, trustMaterialOf, verifyLedgerBundle, type BundleReason } from '../../sigstore/bundle-verifier.ts';
+import { hostWithoutPort, parseDigest, parsePinnedImage, parseRepository, registryScheme, type Digest } from '../../oci/reference.ts';
+import { trustMaterialOf } from '../../sigstore/bundle-verifier.ts';
+import { Lru } from '../../util/lru.ts';
+import { SingleFlight } from '../../util/single-flight.ts';
 import type { Logger } from '../shared/logger.ts';
+import { checkReferrer, MAX_BUNDLE_BYTES, type TrustMaterial } from './referrer-check.ts';
+import { invalidReference, registryFailure } from './registry-failure.ts';
+import { bestEvidence, referrersToCheck, signerOf, type TrustedBundle } from './evidence.ts';
+import type { BundleVerdict, ReferrersVerdict } from './verdict.ts';
 
 /** Bundle artifacts looked at per digest (the rest are counted in `unchecked`). */
 export const MAX_BUNDLES = 16;
 /** One page of the referrers listing (an index of ≈5,000 descriptors), and how many pages are read. */
 const MAX_INDEX_BYTES = 1024 * 1024;
 const MAX_INDEX_PAGES = 4;
-/** Largest bundle blob fetched (a bundle of a 4 MiB payload, base64, with proofs). */
-export const MAX_BUNDLE_BYTES = 8 * 1024 * 1024;
-/** Manifest of one bundle artifact (an image manifest with one layer is a few hundred bytes). */
-const MAX_ARTIFACT_MANIFEST_BYTES = 64 * 1024;
 /** Untrusted verdicts are reused at most this long. */
 export const UNTRUSTED_TTL_S = 30;
+/** Verdicts and registry clients kept (least recently used dropped first). */
 const CACHE_ENTRIES = 1024;
 const CLIENTS = 64;
 /** A whole lookup may take this many times SIGLEDGER_REGISTRY_TIMEOUT_MS. */
 export const LOOKUP_BUDGET = 2;
-/** Retry-After of a registry outage. */
-const RETRY_AFTER_S = 5;
-
-export type BundleVerdictReason = BundleReason | 'unreadable' | 'not_checked';
-
-export interface BundleVerdict {
-  /** Digest of the artifact manifest (the referrer). */
-  readonly digest: string;
-  readonly verdict: 'trusted' | 'untrusted';
-  readonly reason: BundleVerdictReason;
-  /** Human-readable detail of an untrusted verdict. */
-  readonly detail?: string;
-  readonly keyId?: string;
-  /** The in-toto statement's predicateType (when the bundle was read that far). */
-  readonly predicateType?: string;
-}
-
-export interface ReleaseSigner {
-  readonly keyId: string;
-  readonly algorithm: 'ed25519';
-  /** Key registry status now (a retired key still vouches for what it signed while valid). */
-  readonly status: string | null;
-  readonly validFor: { readonly start?: string; readonly end?: string };
-  readonly signedAt: string | null;
-  readonly logIndex: string | null;
-  /** The referrer whose bundle is the evidence. */
-  readonly bundleDigest: string;
-  readonly predicateType: string | null;
-}
-
-export interface ReferrersVerdict {
-  readonly digest: Digest;
-  readonly repository: string;
-  readonly trusted: boolean;
-  /**
-   * A trusted bundle is a release attestation (predicateType RELEASE_PREDICATE_TYPE, which the
-   * ledger signs only for RELEASE_SCOPE callers): what release gating requires.
-   */
-  readonly release: boolean;
-  /** Why not trusted: no bundle artifact refers to the digest, or none of them verified. */
-  readonly reason: 'no_referrers' | 'no_trusted_bundle' | null;
-  readonly signer: ReleaseSigner | null;
-  readonly bundles: readonly BundleVerdict[];
-  /** Bundle referrers beyond MAX_BUNDLES, not looked at (release-annotated ones are looked at first). */
-  readonly unchecked: number;
-  /** How the registry listed referrers. */
-  readonly source: 'referrers_api' | 'referrers_tag';
-  /** The anchors version the bundles were verified against. */
-  readonly anchorsVersion: number;
-  readonly checkedAt: string;
-}
 
 /** What the service trusts right now. */
 export interface TrustSnapshot {
@@ -115,6 +69,7 @@ export interface ReleaseServiceDeps {
   readonly trustedRoot: () => Record<string, unknown>;
   /** Key registry status of a key id (active / retired / revoked). */
   readonly keyStatus: (keyId: string) => string | undefined;
+  /** Registry credentials by lower-cased `host[:port]` (src/config.ts loadRegistryCredentials). */
   readonly credentials?: ReadonlyMap<string, OciCredentials>;
   readonly logger: Logger;
   readonly now: () => Date;
@@ -129,66 +84,16 @@ export interface ReleaseCaller {
   readonly scopes?: ReadonlySet<string>;
 }
 
-
-
 interface CacheEntry {
   readonly verdict: ReferrersVerdict;
   readonly expiresAt: number;
 }
 
-const TRANSIENT: ReadonlySet<string> = new Set(['oci_unreachable', 'oci_timeout', 'oci_aborted']);
-
-/** An OCI client failure as the ledger's error (502/503 with the registry's error code as reason). */
-export function registryFailure(err: OciError, registry: string): LedgerError {
-  if (err.code === 'oci_invalid_reference') return new LedgerError('invalid_request', err.message, { reason: 'invalid_reference' });
-  if (TRANSIENT.has(err.code)) {
-    return new LedgerError('registry_unavailable', `registry ${registry} unavailable: ${err.message}`, { reason: err.code, registry, retryAfterSeconds: RETRY_AFTER_S }, { cause: err });
-  }
-  return new LedgerError('registry_error', `registry ${registry} answered wrongly: ${err.message}`, { reason: err.code, registry }, { cause: err });
-}
-
-/**
- * SIGLEDGER_REGISTRY_CREDENTIALS: inline JSON (starting with `{` or `[`) or a JSON file path, mapping
- * `host[:port]` to `{"username","password"}`. Never logged; errors never quote a value.
- */
-export function loadRegistryCredentials(raw: string | undefined): Map<string, OciCredentials> {
-  const out = new Map<string, OciCredentials>();
-  if (raw === undefined || raw.trim() === '') return out;
-  let text = raw;
-  if (!/^\s*[[{]/.test(raw)) {
-    try {
-      text = readFileSync(raw, 'utf8');
-    } catch (err) {
-      throw new ConfigError(`SIGLEDGER_REGISTRY_CREDENTIALS: cannot read the file (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
-    }
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    throw new ConfigError('SIGLEDGER_REGISTRY_CREDENTIALS is not JSON (expected {"host[:port]":{"username":"…","password":"…"}})');
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ConfigError('SIGLEDGER_REGISTRY_CREDENTIALS must be a JSON object keyed by registry host');
-  for (const [host, value] of Object.entries(parsed)) {
-    try {
-      parseRegistryHost(host);
-    } catch {
-      throw new ConfigError(`SIGLEDGER_REGISTRY_CREDENTIALS: "${host.slice(0, 60)}" is not a registry host[:port]`);
-    }
-    const v = value as { username?: unknown; password?: unknown } | null;
-    if (typeof v !== 'object' || v === null || typeof v.username !== 'string' || typeof v.password !== 'string' || v.username === '' || v.username.length > 256 || v.password.length > 4096) {
-      throw new ConfigError(`SIGLEDGER_REGISTRY_CREDENTIALS: the entry of "${host.slice(0, 60)}" must be {"username","password"} strings`);
-    }
-    out.set(host.toLowerCase(), { username: v.username, password: v.password });
-  }
-  return out;
-}
-
 export class ReleaseService {
-  private readonly cache = new Map<string, CacheEntry>();
-  private readonly inflight = new Map<string, Promise<ReferrersVerdict>>();
-  private readonly clients = new Map<string, OciClient>();
-  private material: { key: string; value: ReturnType<typeof trustMaterialOf> } | undefined;
+  private readonly cache = new Lru<string, CacheEntry>({ capacity: CACHE_ENTRIES });
+  private readonly lookups = new SingleFlight<string, ReferrersVerdict>();
+  private readonly clients = new Lru<string, OciClient>({ capacity: CLIENTS });
+  private material: { key: string; value: TrustMaterial } | undefined;
 
   constructor(private readonly deps: ReleaseServiceDeps) {}
 
@@ -204,30 +109,25 @@ export class ReleaseService {
     if (!anchors) throw new LedgerError('not_ready', 'no trust anchors are published yet');
     const repo = `${registry.toLowerCase()}/${name}`;
     const key = `${repo}@${d}#${anchors.version}`;
-    const now = this.deps.now().getTime();
     const hit = this.cache.get(key);
-    if (hit && hit.expiresAt > now) {
-      this.cache.delete(key); // LRU: most recent at the end
-      this.cache.set(key, hit);
+    if (hit && hit.expiresAt > this.deps.now().getTime()) {
       this.deps.onVerdict?.(hit.verdict.trusted ? 'trusted' : 'untrusted', true);
       return hit.verdict;
     }
     if (hit) this.cache.delete(key);
-    const pending = this.inflight.get(key);
-    if (pending) return pending;
-    const lookup = this.lookup(registry, name, d, repo, { anchors, trustedRoot: this.deps.trustedRoot() })
-      .then((verdict) => {
-        this.remember(key, verdict);
-        this.deps.onVerdict?.(verdict.trusted ? 'trusted' : 'untrusted', false);
-        return verdict;
-      })
-      .catch((err: unknown) => {
-        this.deps.onVerdict?.('error', false);
-        throw err;
-      })
-      .finally(() => this.inflight.delete(key));
-    this.inflight.set(key, lookup);
-    return lookup;
+    // Only the caller that starts a lookup counts it; the ones that join it share its verdict.
+    return this.lookups.run(key, () =>
+      this.lookup(registry, name, d, repo, { anchors, trustedRoot: this.deps.trustedRoot() })
+        .then((verdict) => {
+          this.remember(key, verdict);
+          this.deps.onVerdict?.(verdict.trusted ? 'trusted' : 'untrusted', false);
+          return verdict;
+        })
+        .catch((err: unknown) => {
+          this.deps.onVerdict?.('error', false);
+          throw err;
+        }),
+    );
   }
 
   /**
@@ -269,7 +169,7 @@ export class ReleaseService {
       target = parseRepository(repository);
       parseDigest(digest);
     } catch (err) {
-      if (isOciError(err)) throw new LedgerError('invalid_request', err.message, { reason: 'invalid_reference' });
+      if (isOciError(err)) throw invalidReference(err);
       throw err;
     }
     if (!this.isAllowed(target.registry)) {
@@ -290,7 +190,6 @@ export class ReleaseService {
     const host = registry.toLowerCase();
     let client = this.clients.get(host);
     if (client) return client;
-    if (this.clients.size >= CLIENTS) this.clients.delete(this.clients.keys().next().value!);
     const credentials = this.deps.credentials?.get(host);
     client = new OciClient({
       registry: host,
@@ -307,7 +206,7 @@ export class ReleaseService {
     return client;
   }
 
-  private trustMaterial(trust: TrustSnapshot) {
+  private trustMaterial(trust: TrustSnapshot): TrustMaterial {
     const key = `${trust.anchors.version}:${createHash('sha256').update(JSON.stringify(trust.trustedRoot)).digest('hex')}`;
     if (this.material?.key !== key) this.material = { key, value: trustMaterialOf(trust.trustedRoot, trust.anchors.keys) };
     return this.material.value;
@@ -329,17 +228,10 @@ export class ReleaseService {
       if (err instanceof OciError) throw failure(err);
       throw err;
     }
-    const seen = new Set<string>();
-    const unique = listed.manifests.filter((m) => !seen.has(m.digest) && seen.add(m.digest));
-    // Release attestations (as their annotation says; the bundle itself decides) are looked at
-    // first, so other bundles (SBOMs, scans, old releases) cannot crowd them out of MAX_BUNDLES.
-    const claimsRelease = (m: OciDescriptor) => m.annotations?.[BUNDLE_PREDICATE_TYPE_ANNOTATION] === RELEASE_PREDICATE_TYPE;
-    const ordered = [...unique.filter(claimsRelease), ...unique.filter((m) => !claimsRelease(m))];
-    const referrers = ordered.slice(0, MAX_BUNDLES);
-    const unchecked = ordered.length - referrers.length;
+    const { referrers, unchecked } = referrersToCheck(listed.manifests, MAX_BUNDLES);
     const material = this.trustMaterial(trust);
     const bundles: BundleVerdict[] = [];
-    const trusted: { verdict: BundleVerdict; keyId: string; signedAt: string | undefined; logIndex: string | undefined; release: boolean }[] = [];
+    const trusted: TrustedBundle[] = [];
     let outage: OciError | undefined;
     for (const referrer of referrers) {
       if (signal.aborted) {
@@ -348,7 +240,7 @@ export class ReleaseService {
         bundles.push({ digest: referrer.digest, verdict: 'untrusted', reason: 'not_checked', detail: `not checked: the lookup's ${budgetMs} ms were spent` });
         continue;
       }
-      const result = await this.checkReferrer(client, name, digest, referrer, material, trust.anchors.keys, signal);
+      const result = await checkReferrer({ client, name, subject: digest, signal }, referrer, { material, keys: trust.anchors.keys });
       if ('outage' in result) {
         outage ??= result.outage;
         bundles.push({ digest: referrer.digest, verdict: 'untrusted', reason: 'unreadable', detail: `${result.outage.code}: ${result.outage.message}` });
@@ -361,28 +253,14 @@ export class ReleaseService {
     }
     // An outage may hide the one bundle that verifies: not knowing is not "untrusted".
     if (trusted.length === 0 && outage) throw failure(outage);
-    // The evidence: a release attestation first, then the most recently signed (ties by referrer digest).
-    trusted.sort((a, b) => Number(b.release) - Number(a.release) || (b.signedAt ?? '').localeCompare(a.signedAt ?? '') || a.verdict.digest.localeCompare(b.verdict.digest));
-    const best = trusted[0];
-    const key = best ? trust.anchors.keys[best.keyId] : undefined;
+    const best = bestEvidence(trusted);
     return {
       digest,
       repository: repo,
       trusted: best !== undefined,
       release: best?.release ?? false,
       reason: best ? null : referrers.length === 0 ? 'no_referrers' : 'no_trusted_bundle',
-      signer: best
-        ? {
-            keyId: best.keyId,
-            algorithm: 'ed25519',
-            status: this.deps.keyStatus(best.keyId) ?? null,
-            validFor: { ...(key?.validFor.start ? { start: key.validFor.start } : {}), ...(key?.validFor.end ? { end: key.validFor.end } : {}) },
-            signedAt: best.signedAt ?? null,
-            logIndex: best.logIndex ?? null,
-            bundleDigest: best.verdict.digest,
-            predicateType: best.verdict.predicateType ?? null,
-          }
-        : null,
+      signer: best ? signerOf(best, trust.anchors.keys, this.deps.keyStatus(best.keyId)) : null,
       bundles,
       unchecked,
       source: listed.source,
@@ -391,54 +269,10 @@ export class ReleaseService {
     };
   }
 
-  /** One referrer: its manifest, its bundle layer, the subject and the signature checks. */
-  private async checkReferrer(
-    client: OciClient,
-    name: string,
-    subject: Digest,
-    referrer: OciDescriptor,
-    material: ReturnType<typeof trustMaterialOf>,
-    keys: AnchorsDocument['keys'],
-    signal: AbortSignal,
-  ): Promise<{ verdict: BundleVerdict; keyId?: string; signedAt?: string; logIndex?: string } | { outage: OciError }> {
-    const untrusted = (reason: BundleVerdictReason, detail: string, keyId?: string) => ({ verdict: { digest: referrer.digest, verdict: 'untrusted' as const, reason, detail, ...(keyId ? { keyId } : {}) } });
-    let bytes: Uint8Array;
-    try {
-      if (referrer.size > MAX_ARTIFACT_MANIFEST_BYTES) return untrusted('unreadable', `oci_too_large: the artifact manifest is said to be ${referrer.size} bytes (limit ${MAX_ARTIFACT_MANIFEST_BYTES})`);
-      const manifest = await client.getManifest(name, referrer.digest, [MEDIA_TYPE.imageManifest], { signal, maxBytes: MAX_ARTIFACT_MANIFEST_BYTES });
-      const m = manifest.json as { subject?: { digest?: unknown }; layers?: unknown };
-      if (m.subject?.digest !== subject) return untrusted('unreadable', 'the artifact manifest does not name the digest as its subject');
-      const layers = Array.isArray(m.layers) ? m.layers : [];
-      const layer = layers.find((l): l is OciDescriptor => typeof l === 'object' && l !== null && (l as { mediaType?: unknown }).mediaType === BUNDLE_ARTIFACT_TYPE);
-      if (!layer || typeof layer.digest !== 'string' || typeof layer.size !== 'number') return untrusted('not_a_bundle', 'the artifact has no layer of type application/vnd.dev.sigstore.bundle.v0.3+json');
-      if (layer.size > MAX_BUNDLE_BYTES) return untrusted('unreadable', `oci_too_large: the bundle layer is said to be ${layer.size} bytes (limit ${MAX_BUNDLE_BYTES})`);
-      bytes = await client.getBlob(name, layer.digest, { maxBytes: MAX_BUNDLE_BYTES, signal });
-    } catch (err) {
-      if (!(err instanceof OciError)) throw err;
-      if (TRANSIENT.has(err.code)) return { outage: err };
-      return untrusted('unreadable', `${err.code}: ${err.message}`);
-    }
-    let json: unknown;
-    try {
-      json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
-    } catch {
-      return untrusted('not_a_bundle', 'the bundle layer is not UTF-8 JSON');
-    }
-    const parsed = parseLedgerBundle(json);
-    if (!parsed.ok) return untrusted('not_a_bundle', `the bundle ${parsed.detail}`);
-    const names = bundleNamesDigest(json, subject);
-    if (!names.ok) return untrusted('subject_mismatch', names.why);
-    const predicateType = names.predicateType !== undefined ? { predicateType: names.predicateType.slice(0, 512) } : {};
-    const check = verifyLedgerBundle(material, keys, parsed.bundle);
-    if (!check.ok) return { verdict: { ...untrusted(check.reason, check.detail, check.keyId).verdict, ...predicateType } };
-    return { verdict: { digest: referrer.digest, verdict: 'trusted', reason: 'verified', keyId: check.keyId, ...predicateType }, keyId: check.keyId, ...(check.signedAt ? { signedAt: check.signedAt } : {}), ...(check.logIndex ? { logIndex: check.logIndex } : {}) };
-  }
-
   private remember(key: string, verdict: ReferrersVerdict): void {
     // Only a trusted release is kept long: anything less may change as soon as a release is attached.
     const ttl = Math.min(this.deps.config.cacheSeconds, verdict.release ? Number.POSITIVE_INFINITY : UNTRUSTED_TTL_S);
     if (ttl <= 0) return;
-    if (this.cache.size >= CACHE_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
     this.cache.set(key, { verdict, expiresAt: this.deps.now().getTime() + ttl * 1000 });
   }
 }

@@ -5,10 +5,11 @@
  * bounded number of times. Optionally waits until the projections have folded the new events
  * (read-your-writes), so the caller can answer from the read models.
  */
-import { fold, type Decider, type DomainEvent } from '../../domain/decider.ts';
+import type { Decider, DomainEvent } from '../../domain/decider.ts';
 import { ConcurrencyError } from '../../errors.ts';
 import type { ProjectionRuntime } from '../../projections/runtime.ts';
 import type { EventMetadata, EventStore, RecordedEvent } from '../../store/event-store.ts';
+import { foldRecorded } from './load-state.ts';
 
 export interface CommandContext {
   readonly store: EventStore;
@@ -55,7 +56,7 @@ export async function handleCommands<State, Command, Event extends DomainEvent>(
   const retries = options.retries ?? 3;
   for (let attempt = 0; ; attempt++) {
     const history = await ctx.store.readStream(stream);
-    const state = fold(decider, history as unknown as Event[]);
+    const state = foldRecorded(decider, history);
     const decided: Event[] = [];
     let working = state;
     for (const command of commands) {

@@ -12,13 +12,13 @@ import { randomUUID } from 'node:crypto';
 import { signEnvelope } from '../../crypto/dsse.ts';
 import { sha256Hex } from '../../crypto/hash.ts';
 import { buildDsseBundle, type SigstoreBundleJson } from '../../sigstore/bundle.ts';
-import { bundleDecider, bundleIdOf, bundleStream, latestVersion, type BundleEvent, type BundleState } from '../../domain/bundle.ts';
-import { fold } from '../../domain/decider.ts';
+import { bundleDecider, bundleIdOf, bundleStream, latestVersion, type BundleState } from '../../domain/bundle.ts';
 import type { SignRequest } from '../../domain/sign-request.ts';
 import { ConcurrencyError, LedgerError } from '../../errors.ts';
 import { bundlesProjection, type BundleSummary } from '../../projections/bundles.ts';
 import type { ReadModelReader } from '../../store/read-model.ts';
 import type { CommandContext } from '../shared/command-handler.ts';
+import { foldRecorded } from '../shared/load-state.ts';
 import type { KeyringService } from '../keys/keyring-service.ts';
 import type { LogService } from '../transparency/log-service.ts';
 import type { TsaService } from '../timestamping/tsa-service.ts';
@@ -105,7 +105,7 @@ export class SigningService {
       // Signing again what this tenant signed before appends nothing (not even a timestamp).
       const existing = await this.deps.store.readStream(stream);
       if (existing.length > 0) {
-        return await this.result(false, bundleId, fold(bundleDecider, existing as unknown as BundleEvent[]), positionOfLatestVersion(existing));
+        return await this.result(false, bundleId, foldRecorded(bundleDecider, existing), positionOfLatestVersion(existing));
       }
       const active = this.deps.keyring.active();
       const envelope = await signEnvelope(request.payloadType, request.payload, [{ keyId: active.keyId, sign: (pae) => active.handle.sign(pae) }]);
@@ -128,7 +128,7 @@ export class SigningService {
         if (!(err instanceof ConcurrencyError)) throw err;
         // The bundle exists: answer its latest version; nothing was appended.
         const history = await this.deps.store.readStream(stream);
-        const state = fold(bundleDecider, history as unknown as BundleEvent[]);
+        const state = foldRecorded(bundleDecider, history);
         return await this.result(false, bundleId, state, positionOfLatestVersion(history));
       }
     } finally {
@@ -184,7 +184,7 @@ export class SigningService {
     const record = bundlesProjection.versionRecord(this.deps.readModel, bundleId, version);
     if (!record) return undefined;
     const history = await this.deps.store.readStream(bundleStream(bundleId));
-    const versionState = fold(bundleDecider, history as unknown as BundleEvent[]).versions.find((v) => v.version === version);
+    const versionState = foldRecorded(bundleDecider, history).versions.find((v) => v.version === version);
     if (!versionState) throw new LedgerError('internal', `bundle ${bundleId} version ${version} is in the read model but not in the event store`);
     // Bundles fetched later carry a proof against the current checkpoint.
     const entryAt = (position: number | undefined) => {

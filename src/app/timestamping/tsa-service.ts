@@ -6,14 +6,14 @@
  * (one fsync) covers every timestamp of a batch; a rejection appends nothing.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { fold } from '../../domain/decider.ts';
-import { TSA_STREAM, tsaDecider, type TimestampIssued, type TsaEvent, type TsaState } from '../../domain/timestamping.ts';
+import { TSA_STREAM, tsaDecider, type TimestampIssued, type TsaState } from '../../domain/timestamping.ts';
 import { ConcurrencyError, LedgerError } from '../../errors.ts';
 import type { SecretStore } from '../../store/secret-store.ts';
 import type { EventStore } from '../../store/event-store.ts';
 import { createTsaChain } from '../../tsa/chain.ts';
 import { DEFAULT_TSA_POLICY_OID, TimestampAuthority, type RespondContext, type TimestampResponse } from '../../tsa/tsa.ts';
 import { handleCommand } from '../shared/command-handler.ts';
+import { loadState } from '../shared/load-state.ts';
 import type { Logger } from '../shared/logger.ts';
 import { wholeSecond } from '../shared/time.ts';
 
@@ -47,7 +47,7 @@ export class TsaService {
   constructor(private readonly deps: TsaServiceDeps) {}
 
   private async state(): Promise<TsaState> {
-    return fold(tsaDecider, (await this.deps.store.readStream(TSA_STREAM)) as unknown as TsaEvent[]);
+    return loadState(this.deps.store, TSA_STREAM, tsaDecider);
   }
 
   async init(): Promise<void> {

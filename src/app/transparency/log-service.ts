@@ -9,8 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { rawFromSpki } from '../../crypto/ed25519.ts';
-import { fold } from '../../domain/decider.ts';
-import { LOG_STREAM, logDecider, type LogEvent, type LogState } from '../../domain/transparency-log.ts';
+import { LOG_STREAM, logDecider, type LogState } from '../../domain/transparency-log.ts';
 import { ConfigError, LedgerError } from '../../errors.ts';
 import { formatCheckpointBody, noteKeyHash, noteKeyId, signNote } from '../../log/checkpoint.ts';
 import { consistencyProof, inclusionProof } from '../../log/merkle.ts';
@@ -21,6 +20,7 @@ import type { ProjectionRuntime } from '../../projections/runtime.ts';
 import type { KeyStore, SigningKeyHandle } from '../../store/key-store.ts';
 import type { EventStore } from '../../store/event-store.ts';
 import { handleCommand } from '../shared/command-handler.ts';
+import { loadState } from '../shared/load-state.ts';
 import type { Logger } from '../shared/logger.ts';
 
 export const DEFAULT_LOG_ORIGIN = 'sigledger.local/log';
@@ -72,7 +72,7 @@ export class LogService {
   }
 
   private async logState(): Promise<LogState> {
-    return fold(logDecider, (await this.deps.store.readStream(LOG_STREAM)) as unknown as LogEvent[]);
+    return loadState(this.deps.store, LOG_STREAM, logDecider);
   }
 
   /** Creates the log key on first start, or loads it; refuses an origin that changed. */

@@ -6,14 +6,14 @@
  */
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
-import { ANCHORS_STREAM, anchorsDecider, type AnchorApprover, type AnchorKey, type AnchorsCeremony, type AnchorsEvent } from '../../domain/anchors.ts';
-import { activeApprovers, APPROVERS_STREAM, approversDecider, type ApproversEvent } from '../../domain/approvers.ts';
+import { ANCHORS_STREAM, anchorsDecider, type AnchorApprover, type AnchorKey, type AnchorsCeremony } from '../../domain/anchors.ts';
+import { activeApprovers, APPROVERS_STREAM, approversDecider } from '../../domain/approvers.ts';
 import type { CeremonyActionType } from '../../domain/ceremony.ts';
-import { fold } from '../../domain/decider.ts';
-import { KEYRING_STREAM, keyringDecider, type KeyringEvent } from '../../domain/keyring.ts';
+import { KEYRING_STREAM, keyringDecider } from '../../domain/keyring.ts';
 import { anchorsProjection, type Anchors } from '../../projections/anchors.ts';
 import type { ReadModelReader } from '../../store/read-model.ts';
 import { handleCommand, type CommandContext } from '../shared/command-handler.ts';
+import { foldRecorded } from '../shared/load-state.ts';
 import type { Logger } from '../shared/logger.ts';
 
 export interface AnchorsServiceDeps extends CommandContext {
@@ -61,8 +61,8 @@ export class AnchorsService {
       this.deps.store.readStream(APPROVERS_STREAM),
       this.deps.store.readStream(ANCHORS_STREAM),
     ]);
-    const keyring = fold(keyringDecider, keyringEvents as unknown as KeyringEvent[]);
-    const latest = fold(anchorsDecider, anchorEvents as unknown as AnchorsEvent[]).latest;
+    const keyring = foldRecorded(keyringDecider, keyringEvents);
+    const latest = foldRecorded(anchorsDecider, anchorEvents).latest;
     if (input.ceremony && latest?.ceremony?.ceremonyId === input.ceremony.ceremonyId) return; // already published
     const keys: Record<string, AnchorKey> = {};
     for (const k of Object.values(keyring.keys).sort((a, b) => (a.keyId < b.keyId ? -1 : 1))) {
@@ -70,7 +70,7 @@ export class AnchorsService {
       keys[k.keyId] = { rawBytes: k.publicKey, keyDetails: 'PKIX_ED25519', validFor: { start: k.validFor.start, ...(k.validFor.end !== undefined ? { end: k.validFor.end } : {}) } };
     }
     const approvers: Record<string, AnchorApprover> = {};
-    for (const a of activeApprovers(fold(approversDecider, approverEvents as unknown as ApproversEvent[]))) approvers[a.approverId] = { rawBytes: a.publicKey, keyDetails: 'PKIX_ED25519' };
+    for (const a of activeApprovers(foldRecorded(approversDecider, approverEvents))) approvers[a.approverId] = { rawBytes: a.publicKey, keyDetails: 'PKIX_ED25519' };
     const thresholds = input.thresholds ?? latest?.thresholds ?? this.deps.initialThresholds;
     const time = this.deps.now().toISOString();
     const result = await handleCommand(

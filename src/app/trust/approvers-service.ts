@@ -11,10 +11,10 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, ra
 import { chmod, link, mkdir, open, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isEd25519Spki, keyIdOf } from '../../crypto/ed25519.ts';
-import { activeApprovers, APPROVERS_STREAM, approversDecider, type Approver, type ApproversEvent, type EnrollApprover } from '../../domain/approvers.ts';
-import { fold } from '../../domain/decider.ts';
+import { activeApprovers, APPROVERS_STREAM, approversDecider, type Approver, type EnrollApprover } from '../../domain/approvers.ts';
 import { ConfigError } from '../../errors.ts';
 import { handleCommands, type CommandContext } from '../shared/command-handler.ts';
+import { foldRecorded, loadState } from '../shared/load-state.ts';
 import type { Logger } from '../shared/logger.ts';
 
 export const DEV_APPROVER_COUNT = 3;
@@ -88,7 +88,7 @@ export class ApproversService {
   constructor(private readonly deps: ApproversServiceDeps) {}
 
   async list(): Promise<Approver[]> {
-    return activeApprovers(fold(approversDecider, (await this.deps.store.readStream(APPROVERS_STREAM)) as unknown as ApproversEvent[]));
+    return activeApprovers(await loadState(this.deps.store, APPROVERS_STREAM, approversDecider));
   }
 
   /**
@@ -98,7 +98,7 @@ export class ApproversService {
   async bootstrap(keys: readonly Buffer[]): Promise<Approver[]> {
     const history = await this.deps.store.readStream(APPROVERS_STREAM);
     if (history.length > 0) {
-      const current = activeApprovers(fold(approversDecider, history as unknown as ApproversEvent[]));
+      const current = activeApprovers(foldRecorded(approversDecider, history));
       const configured = new Set(keys.map((k) => keyIdOf(k)));
       if (keys.length > 0 && (configured.size !== current.length || current.some((a) => !configured.has(a.approverId)))) {
         this.deps.logger.warn({ enrolled: current.length, configured: configured.size }, 'configured approvers differ from the enrolled set; approver changes go through enroll-approver / remove-approver ceremonies');

@@ -9,12 +9,8 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { ConcurrencyError, IntegrityError, LedgerError } from '../../errors.ts';
-import { canonicalEventText, chainHash, prepareEvents, type PreparedEvent } from '../chain.ts';
+import { canonicalEventText, chainHash, type PreparedEvent } from '../chain.ts';
 import {
-  assertExpectedRevision,
-  assertMaxCount,
-  assertPosition,
-  assertStreamName,
   describeRevision,
   matchesFilter,
   type AppendOptions,
@@ -28,6 +24,7 @@ import {
   type RecordedEvent,
   type SubscribeOptions,
 } from '../event-store.ts';
+import { appendRequest, readAllRequest, readStreamRequest, subscribeRequest } from '../requests.ts';
 
 export interface SqliteEventStoreOptions {
   /** Path of the database file, or ':memory:' (tests only: not durable). */
@@ -191,11 +188,7 @@ export class SqliteEventStore implements EventStore {
   appendToStream(stream: string, events: readonly NewEvent[], options?: AppendOptions): Promise<AppendResult> {
     try {
       this.assertOpen();
-      assertStreamName(stream);
-      const given = options?.expectedRevision;
-      assertExpectedRevision(given);
-      const expected = given === undefined ? 'any' : given;
-      const prepared = prepareEvents(events);
+      const { expected, prepared } = appendRequest(stream, events, options);
       return new Promise<AppendResult>((resolve, reject) => {
         this.queue.push({ stream, events: prepared, expected, resolve, reject });
         this.scheduleFlush();
@@ -339,18 +332,12 @@ export class SqliteEventStore implements EventStore {
 
   async readStream(stream: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
     this.assertOpen();
-    assertStreamName(stream);
-    assertMaxCount(options.maxCount);
-    const max = options.maxCount ?? Number.MAX_SAFE_INTEGER;
-    const backwards = options.direction === 'backwards';
-    if (options.direction !== undefined && options.direction !== 'forwards' && !backwards) {
-      throw new LedgerError('invalid_position', 'direction must be "forwards" or "backwards"');
-    }
-    if (options.fromRevision !== undefined) assertPosition(options.fromRevision, 'fromRevision');
+    const { backwards, fromRevision, maxCount } = readStreamRequest(stream, options);
+    const max = maxCount ?? Number.MAX_SAFE_INTEGER;
     try {
       const rows = backwards
-        ? this.stmt.readBwd.all(stream, options.fromRevision ?? Number.MAX_SAFE_INTEGER, max)
-        : this.stmt.readFwd.all(stream, options.fromRevision ?? 0, max);
+        ? this.stmt.readBwd.all(stream, fromRevision ?? Number.MAX_SAFE_INTEGER, max)
+        : this.stmt.readFwd.all(stream, fromRevision ?? 0, max);
       return rows.map(toRecorded);
     } catch (err) {
       throw translate(err);
@@ -364,11 +351,9 @@ export class SqliteEventStore implements EventStore {
    */
   async readAllCanonical(options: { after?: number; maxCount?: number } = {}): Promise<{ event: RecordedEvent; dataJson: string; metadataJson: string }[]> {
     this.assertOpen();
-    const after = options.after ?? 0;
-    assertPosition(after, 'after');
-    assertMaxCount(options.maxCount);
+    const { after, maxCount } = readAllRequest(options);
     try {
-      return this.stmt.readAll.all(after, options.maxCount ?? 1000).map((r) => ({ event: toRecorded(r), dataJson: r.data, metadataJson: r.metadata }));
+      return this.stmt.readAll.all(after, maxCount).map((r) => ({ event: toRecorded(r), dataJson: r.data, metadataJson: r.metadata }));
     } catch (err) {
       throw translate(err);
     }
@@ -376,11 +361,8 @@ export class SqliteEventStore implements EventStore {
 
   async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
     this.assertOpen();
-    const after = options.after ?? 0;
-    assertPosition(after, 'after');
-    assertMaxCount(options.maxCount);
-    const max = options.maxCount ?? 1000;
-    return this.readAllSync(after, max, options.filter);
+    const { after, maxCount, filter } = readAllRequest(options);
+    return this.readAllSync(after, maxCount, filter);
   }
 
   private readAllSync(after: number, max: number, filter: ReadAllOptions['filter']): RecordedEvent[] {
@@ -406,11 +388,9 @@ export class SqliteEventStore implements EventStore {
 
   async *subscribeToAll(options: SubscribeOptions = {}): AsyncGenerator<readonly RecordedEvent[]> {
     this.assertOpen();
-    let after = options.after ?? 0;
-    assertPosition(after, 'after');
-    const batchSize = options.batchSize ?? 500;
-    assertMaxCount(batchSize);
-    const { signal, filter } = options;
+    const request = subscribeRequest(options);
+    let after = request.after;
+    const { batchSize, signal, filter } = request;
     while (!this.closed && !signal?.aborted) {
       let rows: EventRow[];
       try {

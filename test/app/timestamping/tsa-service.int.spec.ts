@@ -16,7 +16,7 @@ import { TSA_STREAM } from '../../../src/domain/timestamping.ts';
 import type { RecordedEvent } from '../../../src/store/event-store.ts';
 import { sealedSecretStore } from '../../../src/store/keys/sealed-secret.ts';
 import { SqliteEventStore } from '../../../src/store/sqlite/sqlite-event-store.ts';
-import { buildQuery, parseTimeStampResp } from '../../../src/tsa/tsa.ts';
+import { buildQuery, parseTimeStampResp } from '../../support/tsa-client.ts';
 
 const SHA256_OID = '2.16.840.1.101.3.4.2.1';
 

@@ -16,6 +16,7 @@
 import { createHash } from 'node:crypto';
 import { errors, jwtVerify, type CryptoKey, type JWTPayload, type JWTVerifyOptions } from 'jose';
 import { ConfigError, LedgerError } from '../../../errors.ts';
+import { Lru } from '../../../util/lru.ts';
 import { ALLOWED_JWS_ALGORITHMS, type KeySource } from './jwks.ts';
 
 export interface Caller {
@@ -114,6 +115,8 @@ const MAX_SCOPES = 128;
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 const BEARER = /^Bearer ([^\s]+)$/i;
 const MAX_MULTI_KEY_TRIES = 8;
+/** Least recently used cache entries looked at for an expired one when the cache is full. */
+const EVICTION_SCAN = 8;
 
 type VerifyFailure = 'malformed' | 'alg_not_allowed' | 'unknown_key' | 'bad_signature' | 'bad_issuer' | 'bad_audience' | 'expired' | 'not_yet_valid' | 'missing_exp' | 'invalid_claims';
 
@@ -148,7 +151,8 @@ const MESSAGES: Record<AuthFailureReason, string> = {
   malformed_token: 'malformed bearer token',
   token_too_large: 'bearer token too large',
   alg_not_allowed: 'token algorithm not allowed',
-  unknown_key: 'token signed by an unknown key',
+  // The usual cause in dev mode: a token minted against another data directory's dev issuer.
+  unknown_key: 'token signed by an unknown key: was it made with `sigledger token --data DIR` for another data directory, or by another issuer?',
   bad_signature: 'token signature does not verify',
   bad_issuer: 'token issuer not accepted',
   bad_audience: 'token audience not accepted',
@@ -193,7 +197,8 @@ export function createAuthenticator(opts: AuthenticatorOptions): Authenticator {
   }
   const now = opts.now ?? Date.now;
 
-  const cache = new Map<string, Caller>();
+  // When full, an expired pair among the 8 least recently used goes first, else the least recently used.
+  const cache = cacheSize > 0 ? new Lru<string, Caller>({ capacity: cacheSize, scan: EVICTION_SCAN, stale: (caller) => caller.expiresAt <= now() }) : undefined;
   let hits = 0;
   let misses = 0;
 
@@ -219,7 +224,7 @@ export function createAuthenticator(opts: AuthenticatorOptions): Authenticator {
   }
 
   return {
-    stats: () => ({ size: cache.size, hits, misses }),
+    stats: () => ({ size: cache?.size ?? 0, hits, misses }),
 
     async authenticate(input) {
       const opTok = bearerToken(input.authorization);
@@ -227,14 +232,12 @@ export function createAuthenticator(opts: AuthenticatorOptions): Authenticator {
       const poeUsable = poe !== undefined && poe.length > 0 && poe.length <= MAX_TOKEN_HEADER_BYTES && COMPACT_JWS.test(poe);
 
       let cacheKey: string | undefined;
-      if (cacheSize > 0 && poeUsable) {
+      if (cache && poeUsable) {
         cacheKey = createHash('sha256').update(opTok).update('\n').update(poe).digest('base64url');
         const hit = cache.get(cacheKey);
         if (hit !== undefined) {
           if (now() < hit.expiresAt) {
             hits++;
-            cache.delete(cacheKey); // LRU: move to the most recent end
-            cache.set(cacheKey, hit);
             requireScope(hit, input.requiredScope);
             return hit;
           }
@@ -268,10 +271,7 @@ export function createAuthenticator(opts: AuthenticatorOptions): Authenticator {
       const image = (op as Record<string, unknown>)[SCANNER_IMAGE_CLAIM];
       const scannerImage = typeof image === 'string' && image.length > 0 && image.length <= MAX_SCANNER_IMAGE ? image : undefined;
       const caller: Caller = Object.freeze({ subject, tenant, plan, scopes, expiresAt, ...(scannerImage !== undefined ? { scannerImage } : {}) });
-      if (cacheKey !== undefined && now() < expiresAt) {
-        if (cache.size >= cacheSize) evictOne(cache, now());
-        cache.set(cacheKey, caller);
-      }
+      if (cache && cacheKey !== undefined && now() < expiresAt) cache.set(cacheKey, caller);
       return caller;
     },
   };
@@ -305,21 +305,6 @@ function scopesOf(payload: JWTPayload): Set<string> | undefined {
     }
   }
   return out;
-}
-
-/** Drops the least recently used entry, preferring one that has already expired among the oldest few. */
-function evictOne(cache: Map<string, Caller>, at: number): void {
-  let scanned = 0;
-  let oldest: string | undefined;
-  for (const [k, v] of cache) {
-    oldest ??= k;
-    if (v.expiresAt <= at) {
-      cache.delete(k);
-      return;
-    }
-    if (++scanned >= 8) break;
-  }
-  if (oldest !== undefined) cache.delete(oldest);
 }
 
 /**

@@ -33,6 +33,7 @@ import {
   type KeyObject,
 } from 'jose';
 import { ConfigError, LedgerError } from '../../../errors.ts';
+import { isObject } from '../../../json.ts';
 import { readLimited } from '../../../util/read-limited.ts';
 
 /** The JWS algorithms this ledger accepts, for OpToks and PoEs alike. */
@@ -262,12 +263,12 @@ export function keySourceFromUrl(url: string, opts: KeySourceOptions = {}): KeyS
  * the value is not a JWKS at all (unless lenient, which yields an empty set).
  */
 export function filterJwks(value: unknown, label = 'JWKS', lenient = false): JSONWebKeySet {
-  if (typeof value !== 'object' || value === null || !Array.isArray((value as { keys?: unknown }).keys)) {
+  if (!isObject(value) || !Array.isArray(value.keys)) {
     if (lenient) return { keys: [] };
     throw new ConfigError(`${label} is not a JWKS (an object with a "keys" array)`);
   }
   const keys: JWK[] = [];
-  for (const k of (value as { keys: unknown[] }).keys) {
+  for (const k of value.keys as unknown[]) {
     if (keys.length >= MAX_KEYS) break;
     const jwk = usablePublicJwk(k);
     if (jwk) keys.push(jwk);
@@ -275,9 +276,8 @@ export function filterJwks(value: unknown, label = 'JWKS', lenient = false): JSO
   return { keys };
 }
 
-function usablePublicJwk(k: unknown): JWK | undefined {
-  if (typeof k !== 'object' || k === null || Array.isArray(k)) return undefined;
-  const j = k as Record<string, unknown>;
+function usablePublicJwk(j: unknown): JWK | undefined {
+  if (!isObject(j)) return undefined;
   if (j.use !== undefined && j.use !== 'sig') return undefined;
   if (j.key_ops !== undefined && !(Array.isArray(j.key_ops) && j.key_ops.includes('verify'))) return undefined;
   if (j.kid !== undefined && (typeof j.kid !== 'string' || j.kid.length === 0 || j.kid.length > 256)) return undefined;

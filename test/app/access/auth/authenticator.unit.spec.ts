@@ -189,6 +189,14 @@ describe('authenticator', () => {
         expect(err.details?.reason).toBe(reason);
       });
     }
+
+    it('says, for an unknown key, that the token may come from another data directory or issuer', async () => {
+      clock = T0;
+      const err = await caught(run(bearer(await sign(stranger.signer, opClaims())), await sign(lic.signer, poeClaims())));
+      expect(err).toMatchObject({ code: 'unauthenticated', details: { reason: 'unknown_key' } });
+      expect(err.message).toMatch(/unknown key.*sigledger token --data DIR.*another data directory/);
+      expect(err.message).not.toMatch(/eyJ/);
+    });
   });
 
   describe('when the OpTok lacks the required scope', () => {
