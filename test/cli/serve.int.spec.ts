@@ -1,17 +1,11 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runCli, startServe } from '../support/cli.ts';
+import { useTempDir } from '../support/temp-dir.ts';
 
 describe('sigledger CLI', () => {
-  let dir: string;
-  beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'sigledger-cli-'));
-  });
-  afterEach(() => {
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const dir = useTempDir('sigledger-cli-');
 
   describe('when asked for help', () => {
     it('lists the commands and exits 0', async () => {
@@ -33,7 +27,7 @@ describe('sigledger CLI', () => {
     ];
     for (const [what, args, env, message] of cases) {
       it(`prints one clear line for ${what} and exits 2`, async () => {
-        const r = await runCli(args, { SIGLEDGER_DATA_DIR: dir, ...env });
+        const r = await runCli(args, { SIGLEDGER_DATA_DIR: dir(), ...env });
         expect(r.code).toBe(2);
         expect(r.stderr).toMatch(message);
         expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
@@ -41,8 +35,8 @@ describe('sigledger CLI', () => {
       });
     }
 
-    it('refuses a data dir that cannot be created', async () => {
-      const file = join(dir, 'a-file');
+    it('refuses a data dir() that cannot be created', async () => {
+      const file = join(dir(), 'a-file');
       writeFileSync(file, 'x');
       const r = await runCli(['serve', '--port', '0', '--data', join(file, 'sub')]);
       expect(r.code).toBe(2);
@@ -53,7 +47,7 @@ describe('sigledger CLI', () => {
 
   describe('when serving', () => {
     it('prints its URL, answers, and exits 0 on SIGTERM', async () => {
-      const serve = await startServe(['--port', '0', '--data', dir]);
+      const serve = await startServe(['--port', '0', '--data', dir()]);
       const health = await fetch(`${serve.url}/healthz`);
       expect(health.status).toBe(200);
       const inflight = Array.from({ length: 20 }, () => fetch(`${serve.url}/metrics`).then((r) => r.status));
@@ -68,9 +62,9 @@ describe('sigledger CLI', () => {
     });
 
     it('exits 0 on SIGINT and refuses a second instance on the same port with exit 2', async () => {
-      const serve = await startServe(['--port', '0', '--data', dir]);
+      const serve = await startServe(['--port', '0', '--data', dir()]);
       const port = new URL(serve.url).port;
-      const second = await runCli(['serve', '--port', port, '--data', join(dir, 'second')]);
+      const second = await runCli(['serve', '--port', port, '--data', join(dir(), 'second')]);
       expect(second.code).toBe(2);
       expect(second.stderr).toMatch(/already in use/);
       serve.child.kill('SIGINT');

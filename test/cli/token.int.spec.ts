@@ -3,23 +3,19 @@
  * directory that is missing or was never served it refuses with exit 2, naming where it looked,
  * and creates nothing.
  */
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.ts';
+import { useTempDir } from '../support/temp-dir.ts';
 import { startTestService, type TestService } from '../support/service.ts';
 
 describe('sigledger token', () => {
-  let work: string;
-  beforeAll(() => {
-    work = mkdtempSync(join(tmpdir(), 'sigledger-token-'));
-  });
-  afterAll(() => rmSync(work, { recursive: true, force: true }));
+  const work = useTempDir('sigledger-token-', 'all');
 
   describe('when the data directory does not exist', () => {
     it('refuses with exit 2 naming it and creates nothing', async () => {
-      const dir = join(work, 'nope');
+      const dir = join(work(), 'nope');
       const r = await runCli(['token', '--data', dir], { SIGLEDGER_AUTH_MODE: 'dev' });
       expect(r.code).toBe(2);
       expect(r.stderr).toBe(`sigledger token: the data directory ${dir} does not exist: start the service once with it (sigledger serve --data ${dir}), or name the data directory the service uses with --data DIR or SIGLEDGER_DATA_DIR\n`);
@@ -30,7 +26,7 @@ describe('sigledger token', () => {
 
   describe('when the data directory was never served (no dev issuer)', () => {
     it('refuses with exit 2 naming the directory and the files it looked for, and creates no issuer', async () => {
-      const dir = mkdtempSync(join(work, 'empty-'));
+      const dir = mkdtempSync(join(work(), 'empty-'));
       const r = await runCli(['token'], { SIGLEDGER_DATA_DIR: dir });
       expect(r.code).toBe(2);
       expect(r.stderr).toContain(`sigledger token: no dev issuer in ${dir} (looked for dev/optok-issuer.key and dev/poe-issuer.key; sigledger token never creates one)`);

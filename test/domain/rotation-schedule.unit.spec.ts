@@ -9,12 +9,14 @@ import {
   rotationScheduleDecider,
   scheduledIdsFor,
   type RecordScheduledRotation,
-  type RotationScheduleState,
+  type ScheduledRotationRecorded,
 } from '../../src/domain/rotation-schedule.ts';
-import { refusalOf, runCommands } from '../support/decider.ts';
+import { DeciderSpecification, refusalOf } from '../support/decider.ts';
+
+const spec = DeciderSpecification.for(rotationScheduleDecider);
 
 const record = (period: string, time = period, ids = scheduledIdsFor(period)): RecordScheduledRotation => ({ type: 'RecordScheduledRotation', period, ...ids, time });
-const run = (commands: RecordScheduledRotation[], state?: RotationScheduleState) => runCommands(rotationScheduleDecider, commands, state);
+const recorded = (period: string, recordedAt = period, ids = scheduledIdsFor(period)): ScheduledRotationRecorded => ({ type: 'ScheduledRotationRecorded', data: { period, ...ids, recordedAt } });
 
 const MONTHLY = compileRotationCron('0 0 1 * *', new Date('2026-01-01T00:00:00Z'));
 const due = (now: string, last?: string, baseline?: string, cron = MONTHLY) => dueRotationPeriod(cron, new Date(now), last, baseline);
@@ -22,47 +24,64 @@ const due = (now: string, last?: string, baseline?: string, cron = MONTHLY) => d
 describe('rotation schedule (unit)', () => {
   describe('when a period is recorded for the first time', () => {
     it('records it with its ids and exposes it as the last period', () => {
-      const { state, events } = run([record('2026-02-01T00:00:00Z', '2026-02-01T00:00:03.250Z')]);
       expect(ROTATION_SCHEDULE_STREAM).toBe('rotation-schedule');
-      expect(events).toEqual([
+      const first = spec.given([]).when(record('2026-02-01T00:00:00Z', '2026-02-01T00:00:03.250Z'));
+      first.then([
         {
           type: 'ScheduledRotationRecorded',
           data: { period: '2026-02-01T00:00:00Z', rotationId: 'rot-20260201T000000Z', ceremonyId: 'cer-20260201T000000Z', recordedAt: '2026-02-01T00:00:03.250Z' },
         },
       ]);
-      expect(state.last).toEqual({ period: '2026-02-01T00:00:00Z', rotationId: 'rot-20260201T000000Z', ceremonyId: 'cer-20260201T000000Z', recordedAt: '2026-02-01T00:00:03.250Z' });
-      expect(state.recorded).toBe(1);
+      first.thenState((state) => {
+        expect(state.last).toEqual({ period: '2026-02-01T00:00:00Z', rotationId: 'rot-20260201T000000Z', ceremonyId: 'cer-20260201T000000Z', recordedAt: '2026-02-01T00:00:03.250Z' });
+        expect(state.recorded).toBe(1);
+      });
     });
 
     it('stores the period in canonical UTC form whatever offset it was given in', () => {
-      const { events } = run([record('2026-02-01T02:00:00.000+02:00', '2026-02-01T00:00:01Z', { rotationId: 'r', ceremonyId: 'c' })]);
-      expect(events[0]?.data).toMatchObject({ period: '2026-02-01T00:00:00Z', rotationId: 'r', ceremonyId: 'c' });
+      spec
+        .given([])
+        .when(record('2026-02-01T02:00:00.000+02:00', '2026-02-01T00:00:01Z', { rotationId: 'r', ceremonyId: 'c' }))
+        .then([recorded('2026-02-01T00:00:00Z', '2026-02-01T00:00:01Z', { rotationId: 'r', ceremonyId: 'c' })]);
     });
   });
 
   describe('when the period is already recorded or older than the last one', () => {
     it('decides nothing, whatever ids the command carries', () => {
-      const { state } = run([record('2026-02-01T00:00:00Z'), record('2026-03-01T00:00:00Z')]);
-      expect(state.recorded).toBe(2);
-      expect(rotationScheduleDecider.decide(record('2026-03-01T00:00:00Z', '2026-03-02T00:00:00Z'), state)).toEqual([]);
-      expect(rotationScheduleDecider.decide(record('2026-03-01T00:00:00Z', '2026-03-02T00:00:00Z', { rotationId: 'x', ceremonyId: 'y' }), state)).toEqual([]);
-      expect(rotationScheduleDecider.decide(record('2026-02-01T00:00:00Z', '2026-03-02T00:00:00Z'), state)).toEqual([]);
-      expect(rotationScheduleDecider.decide(record('2026-01-01T00:00:00Z', '2026-03-02T00:00:00Z'), state)).toEqual([]);
-      expect(state.last?.period).toBe('2026-03-01T00:00:00Z');
+      const history = [recorded('2026-02-01T00:00:00Z'), recorded('2026-03-01T00:00:00Z')];
+      spec.given([recorded('2026-02-01T00:00:00Z')]).when(record('2026-03-01T00:00:00Z')).then([recorded('2026-03-01T00:00:00Z')]);
+      spec.given(history).when(record('2026-03-01T00:00:00Z', '2026-03-02T00:00:00Z')).thenNothingHappened();
+      spec.given(history).when(record('2026-03-01T00:00:00Z', '2026-03-02T00:00:00Z', { rotationId: 'x', ceremonyId: 'y' })).thenNothingHappened();
+      spec.given(history).when(record('2026-02-01T00:00:00Z', '2026-03-02T00:00:00Z')).thenNothingHappened();
+      spec.given(history).when(record('2026-01-01T00:00:00Z', '2026-03-02T00:00:00Z')).thenNothingHappened();
+      spec
+        .given(history)
+        .when(record('2026-01-01T00:00:00Z', '2026-03-02T00:00:00Z'))
+        .thenState((state) => {
+          expect(state.recorded).toBe(2);
+          expect(state.last?.period).toBe('2026-03-01T00:00:00Z');
+        });
     });
   });
 
   describe('when folding a history', () => {
     it('keeps the latest period as the last one', () => {
-      const { events } = run([record('2026-02-01T00:00:00Z'), record('2026-05-01T00:00:00Z')]);
-      const state = fold(rotationScheduleDecider, events);
-      expect(state.last).toMatchObject({ period: '2026-05-01T00:00:00Z', rotationId: 'rot-20260501T000000Z', ceremonyId: 'cer-20260501T000000Z' });
-      expect(fold(rotationScheduleDecider, [...events].reverse()).last?.period).toBe('2026-05-01T00:00:00Z');
+      const events = [recorded('2026-02-01T00:00:00Z'), recorded('2026-05-01T00:00:00Z')];
+      spec
+        .given(events)
+        .when(record('2026-01-01T00:00:00Z'))
+        .thenState((state) => {
+          expect(state.last).toMatchObject({ period: '2026-05-01T00:00:00Z', rotationId: 'rot-20260501T000000Z', ceremonyId: 'cer-20260501T000000Z' });
+          expect(state).toEqual(fold(rotationScheduleDecider, events));
+        });
+      spec
+        .given([...events].reverse())
+        .when(record('2026-01-01T00:00:00Z'))
+        .thenState((state) => expect(state.last?.period).toBe('2026-05-01T00:00:00Z'));
     });
   });
 
   describe('when a command is malformed', () => {
-    const empty = rotationScheduleDecider.initialState();
     const cases: [string, RecordScheduledRotation, string][] = [
       ['a period that is not RFC 3339', { ...record('2026-02-01T00:00:00Z'), period: '2026-02-01' }, 'invalid_period'],
       ['a date that does not exist', { ...record('2026-02-01T00:00:00Z'), period: '2026-02-30T00:00:00Z' }, 'invalid_period'],
@@ -74,7 +93,7 @@ describe('rotation schedule (unit)', () => {
     ];
     for (const [what, command, reason] of cases) {
       it(`refuses ${what} with invalid_request/${reason}`, () => {
-        expect(refusalOf(() => rotationScheduleDecider.decide(command, empty))).toEqual({ code: 'invalid_request', reason });
+        spec.given([]).when(command).thenThrows('invalid_request', reason);
       });
     }
   });

@@ -1,8 +1,6 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { runCli, startServe, type ServeProcess } from '../support/cli.ts';
+import { describe, expect, it } from 'vitest';
+import { cliTokenHeaders, startServe, type ServeProcess } from '../support/cli.ts';
+import { crashDataDir } from '../support/temp-dir.ts';
 import { verifyConsistency } from '../support/rfc9162-verifier.ts';
 
 const b64 = (s: string) => Buffer.from(s, 'base64');
@@ -49,19 +47,14 @@ function load(url: string, headers: Record<string, string>, concurrency: number)
 }
 
 describe('transparency log across SIGKILL', () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'sigledger-logcrash-'));
-  const env = { SIGLEDGER_DATA_DIR: dataDir, SIGLEDGER_CHECKPOINT_INTERVAL_MS: '50' };
   let server: ServeProcess | undefined;
-  afterAll(async () => {
-    server?.child.kill('SIGKILL');
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+  const dataDir = crashDataDir('sigledger-logcrash-', () => server);
+  const env = { SIGLEDGER_DATA_DIR: dataDir, SIGLEDGER_CHECKPOINT_INTERVAL_MS: '50' };
 
   describe('when the service is killed under signing load and restarted', () => {
     it('keeps the same root for the same leaves and a verifiable consistency proof across the kill', async () => {
       server = await startServe(['--port', '0'], env);
-      const tokens = JSON.parse((await runCli(['token', '--tenant', 'crash', '--plan', 'unlimited'], env)).stdout) as { authorization: string; poe: string };
-      const headers = { authorization: tokens.authorization, 'x-proof-of-entitlement': tokens.poe };
+      const headers = await cliTokenHeaders(env, 'crash');
       const before: Checkpoint[] = [];
 
       for (let round = 0; round < 2; round++) {

@@ -3,11 +3,9 @@
  * rotation re-signs, restarted on the same data dir (it resumes the rotation at start-up), and
  * at the end every bundle has exactly one new version by the new key.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { runCli, startServe, type ServeProcess } from '../support/cli.ts';
+import { describe, expect, it } from 'vitest';
+import { cliTokenHeaders, startServe, type ServeProcess } from '../support/cli.ts';
+import { crashDataDir } from '../support/temp-dir.ts';
 import { devApproval } from '../support/approvers.ts';
 
 const BUNDLES = 240;
@@ -20,24 +18,16 @@ async function post(url: string, headers: Record<string, string>, body: unknown)
 const get = async (url: string): Promise<Json> => (await (await fetch(url)).json()) as Json;
 
 describe('re-signing across SIGKILL', () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'sigledger-rotcrash-'));
+  let server: ServeProcess | undefined;
+  const dataDir = crashDataDir('sigledger-rotcrash-', () => server);
   // Small paced batches so that the kills land while re-signing is under way.
   const env = { SIGLEDGER_DATA_DIR: dataDir, SIGLEDGER_CHECKPOINT_INTERVAL_MS: '20', SIGLEDGER_ROTATION_CRON: 'off', SIGLEDGER_RESIGN_BATCH: '4', SIGLEDGER_RESIGN_PAUSE_MS: '15' };
-  let server: ServeProcess | undefined;
-  afterAll(async () => {
-    server?.child.kill('SIGKILL');
-    rmSync(dataDir, { recursive: true, force: true });
-  });
 
   describe('when the service is killed at random points of a rotation and restarted', () => {
     it('ends with exactly one new version per bundle, none skipped, none failed', async () => {
       server = await startServe(['--port', '0'], env);
-      const token = async (...args: string[]) => {
-        const t = JSON.parse((await runCli(['token', '--tenant', 'crash', '--plan', 'unlimited', ...args], env)).stdout) as { authorization: string; poe: string };
-        return { authorization: t.authorization, 'x-proof-of-entitlement': t.poe };
-      };
-      const signer = await token();
-      const admin = await token('--scope', 'ledger.admin');
+      const signer = await cliTokenHeaders(env, 'crash');
+      const admin = await cliTokenHeaders(env, 'crash', '--scope', 'ledger.admin');
 
       const bundleIds: string[] = [];
       for (let i = 0; i < BUNDLES; i += 16) {

@@ -1,12 +1,11 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { verifyStoreIntegrity } from '../../src/store/integrity.ts';
 import type { EventStore, RecordedEvent } from '../../src/store/event-store.ts';
 import { SqliteEventStore } from '../../src/store/sqlite/sqlite-event-store.ts';
+import { useTempDir } from '../support/temp-dir.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CHILD = fileURLToPath(new URL('../support/append-child.ts', import.meta.url));
@@ -112,18 +111,11 @@ function runAndKill(dbPath: string, killAfterAcks: number, extraDelayMs: number)
 }
 
 describe('SqliteEventStore durability', () => {
-  let dir: string;
-
-  beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), 'sigledger-durability-'));
-  });
-  afterAll(() => {
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const dir = useTempDir('sigledger-durability-', 'all');
 
   describe('when a writer with 16 concurrent appenders is SIGKILLed, three times on the same file', () => {
     it('keeps every acknowledged event at its position, a verifying chain and no half-visible append', async () => {
-      const dbPath = join(dir, 'crash.db');
+      const dbPath = join(dir(), 'crash.db');
       const allAcks: Ack[] = [];
       let previousEvents = 0;
       for (let cycle = 1; cycle <= 3; cycle++) {
@@ -160,7 +152,7 @@ describe('SqliteEventStore durability', () => {
 
   describe('when the history does not match the acknowledgements', () => {
     it('reports a missing acknowledged event, a moved one and a half-visible append', async () => {
-      const store = new SqliteEventStore({ path: join(dir, 'check.db') });
+      const store = new SqliteEventStore({ path: join(dir(), 'check.db') });
       try {
         const acks: Ack[] = [];
         for (const [stream, of] of [['a', 3], ['b', 1], ['a', 2], ['b', 4]] as const) {

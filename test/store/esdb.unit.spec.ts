@@ -29,6 +29,7 @@ import { EsdbEventStore, createEsdbEventStore, openEsdbEventStore, type EsdbEven
 import { redact, secretsOf } from '../../src/store/esdb/redact.ts';
 import { translateEsdbError } from '../../src/store/esdb/translate-error.ts';
 import type { NewEvent, RecordedEvent } from '../../src/store/event-store.ts';
+import { caught } from '../support/errors.ts';
 import { describeEventStoreContract } from './contract.ts';
 
 const TIME = '2026-11-23T00:00:00.000Z';
@@ -40,23 +41,7 @@ const ev = (type = 'Thing', metadata: Record<string, unknown> = {}): NewEvent =>
   ({ type, data: { n: ++n }, metadata: { time: TIME, ...metadata } }) as NewEvent;
 
 async function codeOf(p: Promise<unknown> | (() => unknown)): Promise<string> {
-  try {
-    await (typeof p === 'function' ? p() : p);
-  } catch (e) {
-    expect(e).toBeInstanceOf(LedgerError);
-    return (e as LedgerError).code;
-  }
-  throw new Error('expected a rejection');
-}
-
-async function caught(p: Promise<unknown>): Promise<LedgerError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(LedgerError);
-    return e as LedgerError;
-  }
-  throw new Error('expected a rejection');
+  return (await caught(typeof p === 'function' ? (async () => p())() : p)).code;
 }
 
 // -------------------------------------------------------------------------------------------

@@ -62,3 +62,9 @@ export function startServe(args: string[], env: NodeJS.ProcessEnv = {}, timeoutM
     });
   });
 }
+
+/** OpTok + PoE headers from `sigledger token --tenant <tenant> --plan unlimited [args]` against `env`'s data dir. */
+export async function cliTokenHeaders(env: NodeJS.ProcessEnv, tenant: string, ...args: string[]): Promise<{ authorization: string; 'x-proof-of-entitlement': string }> {
+  const t = JSON.parse((await runCli(['token', '--tenant', tenant, '--plan', 'unlimited', ...args], env)).stdout) as { authorization: string; poe: string };
+  return { authorization: t.authorization, 'x-proof-of-entitlement': t.poe };
+}

@@ -10,7 +10,7 @@
  *   spec.given([started, attested]).when(attest).thenNothingHappened();
  *   spec.given([]).when(attest).thenThrows('key_state_conflict', 'not_started');
  *
- * `runCommands` and `refusalOf` remain for specs that drive a sequence of commands.
+ * `refusalOf` states a refusal of any function (a parser, a helper) the same way thenThrows does.
  */
 import { expect } from 'vitest';
 import type { Decider, DomainEvent } from '../../src/domain/decider.ts';
@@ -81,17 +81,6 @@ function specFor<State, Command, Event extends DomainEvent>(decider: Decider<Sta
 }
 
 export const DeciderSpecification = { for: specFor } as const;
-
-/** Decides each command against the evolving state; returns the final state and every event. */
-export function runCommands<S, C, E extends DomainEvent>(decider: Decider<S, C, E>, commands: readonly C[], state: S = decider.initialState()): { state: S; events: E[] } {
-  const events: E[] = [];
-  for (const c of commands) {
-    const out = decider.decide(c, state);
-    events.push(...out);
-    state = out.reduce(decider.evolve, state);
-  }
-  return { state, events };
-}
 
 /** The LedgerError code and `details.reason` that `fn` throws, or undefined when it does not throw. */
 export function refusalOf(fn: () => unknown): { code: string; reason: unknown } | undefined {

@@ -11,36 +11,40 @@ export interface Secret {
   readonly bytes: Buffer;
 }
 
-/** Ed25519 seeds of the sealed signing and log keys (`keys/*.key.json`). */
-export function sealedKeySeeds(dataDir: string, kek: Buffer): Secret[] {
+interface SealedFile {
+  readonly nonce: string;
+  readonly ciphertext: string;
+  readonly tag: string;
+  readonly [field: string]: string;
+}
+
+/** Opens every `keys/*<suffix>` file (AES-256-GCM under the KEK, with the AAD the sealed JSON names). */
+function unsealAll(dataDir: string, kek: Buffer, suffix: string, aadOf: (sealed: SealedFile) => string): { file: string; plain: Buffer }[] {
   const dir = join(dataDir, 'keys');
   if (!existsSync(dir)) return [];
   return readdirSync(dir)
-    .filter((f) => f.endsWith('.key.json'))
+    .filter((f) => f.endsWith(suffix))
     .map((file) => {
-      const sealed = JSON.parse(readFileSync(join(dir, file), 'utf8')) as { keyId: string; nonce: string; ciphertext: string; tag: string };
+      const sealed = JSON.parse(readFileSync(join(dir, file), 'utf8')) as SealedFile;
       const decipher = createDecipheriv('aes-256-gcm', kek, Buffer.from(sealed.nonce, 'base64'));
-      decipher.setAAD(Buffer.from(`sigledger/file-key/v1/ed25519/${sealed.keyId}`, 'utf8'));
+      decipher.setAAD(Buffer.from(aadOf(sealed), 'utf8'));
       decipher.setAuthTag(Buffer.from(sealed.tag, 'base64'));
-      return { name: `sealed key ${file}`, bytes: Buffer.concat([decipher.update(Buffer.from(sealed.ciphertext, 'base64')), decipher.final()]) };
+      return { file, plain: Buffer.concat([decipher.update(Buffer.from(sealed.ciphertext, 'base64')), decipher.final()]) };
     });
+}
+
+/** Ed25519 seeds of the sealed signing and log keys (`keys/*.key.json`). */
+export function sealedKeySeeds(dataDir: string, kek: Buffer): Secret[] {
+  return unsealAll(dataDir, kek, '.key.json', (sealed) => `sigledger/file-key/v1/ed25519/${sealed['keyId']}`).map(({ file, plain }) => ({ name: `sealed key ${file}`, bytes: plain }));
 }
 
 /** The TSA's ECDSA P-256 private scalars (`keys/*.secret.json`). */
 export function sealedTsaScalars(dataDir: string, kek: Buffer): Secret[] {
-  const dir = join(dataDir, 'keys');
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir)
-    .filter((f) => f.endsWith('.secret.json'))
-    .map((file) => {
-      const sealed = JSON.parse(readFileSync(join(dir, file), 'utf8')) as { name: string; nonce: string; ciphertext: string; tag: string };
-      const decipher = createDecipheriv('aes-256-gcm', kek, Buffer.from(sealed.nonce, 'base64'));
-      decipher.setAAD(Buffer.from(`sigledger/secret/v1/${sealed.name}`, 'utf8'));
-      decipher.setAuthTag(Buffer.from(sealed.tag, 'base64'));
-      const pkcs8 = Buffer.concat([decipher.update(Buffer.from(sealed.ciphertext, 'base64')), decipher.final()]);
-      // The 32-byte P-256 private scalar sits after the PKCS#8/SEC1 prefix.
-      return { name: `TSA key ${file}`, bytes: pkcs8.subarray(pkcs8.indexOf(Buffer.from('0420', 'hex'), 20) + 2).subarray(0, 32) };
-    });
+  return unsealAll(dataDir, kek, '.secret.json', (sealed) => `sigledger/secret/v1/${sealed['name']}`).map(({ file, plain: pkcs8 }) => ({
+    name: `TSA key ${file}`,
+    // The 32-byte P-256 private scalar sits after the PKCS#8/SEC1 prefix.
+    bytes: pkcs8.subarray(pkcs8.indexOf(Buffer.from('0420', 'hex'), 20) + 2).subarray(0, 32),
+  }));
 }
 
 /** Ed25519 seeds of the PEM private keys under DATA_DIR/dev (token issuers, approvers). */

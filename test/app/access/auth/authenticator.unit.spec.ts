@@ -2,7 +2,7 @@ import { base64url, exportJWK, generateKeyPair, generateSecret, SignJWT, type Cr
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createAuthenticator, type Authenticator, type Caller } from '../../../../src/app/access/auth/authenticator.ts';
 import { keySourceFromJwks } from '../../../../src/app/access/auth/jwks.ts';
-import { LedgerError } from '../../../../src/errors.ts';
+import { caught } from '../../../support/errors.ts';
 
 const OP_ISS = 'https://idp.example/';
 const POE_ISS = 'https://licensing.example/';
@@ -22,16 +22,6 @@ async function keyPair(alg: 'EdDSA' | 'ES256' | 'RS256', kid: string): Promise<{
 
 async function sign(signer: Signer, claims: JWTPayload, header: Record<string, unknown> = {}): Promise<string> {
   return new SignJWT(claims).setProtectedHeader({ alg: signer.alg, kid: signer.kid, ...header }).sign(signer.key);
-}
-
-async function caught(p: Promise<unknown>): Promise<LedgerError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(LedgerError);
-    return e as LedgerError;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('authenticator', () => {

@@ -13,7 +13,7 @@ const everything = buildGraph(readSources(['src', 'test', 'bench', 'bin'], ['vit
 
 const messages = (violations: readonly Violation[]): string[] => violations.map((v) => v.message);
 
-describe('architecture (unit)', () => {
+describe('architecture (the repository as it is)', () => {
   describe('when the import graph of src/ is read', () => {
     it('finds the composition root and its imports (so the rules below are not vacuous)', () => {
       expect(src.size).toBeGreaterThan(50);
