@@ -38,7 +38,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { devApproverPath } from '../src/app/trust/approvers-service.ts';
 import { ensureDevIssuer } from '../src/app/access/auth/dev-issuer.ts';
-import { createLogger } from '../src/app/shared/logger.ts';
+import { createLogger } from '../src/app/common/logger.ts';
 import { loadConfig } from '../src/config.ts';
 import { signEnvelope } from '../src/crypto/dsse.ts';
 import { keyIdOf } from '../src/crypto/ed25519.ts';

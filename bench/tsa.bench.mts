@@ -28,7 +28,7 @@ import { createHash, createPrivateKey, randomBytes, sign } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLogger } from '../src/app/shared/logger.ts';
+import { createLogger } from '../src/app/common/logger.ts';
 import { TsaService } from '../src/app/timestamping/tsa-service.ts';
 import { sealedSecretStore } from '../src/store/keys/sealed-secret.ts';
 import { SqliteEventStore } from '../src/store/sqlite/sqlite-event-store.ts';

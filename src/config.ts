@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { compileRotationCron } from './app/ceremonies/rotation-cron.ts';
-import type { LogLevel } from './app/shared/logger.ts';
+import type { LogLevel } from './app/common/logger.ts';
 import { CEREMONY_ACTION_TYPES, type CeremonyActionType } from './domain/ceremony.ts';
 import { ConfigError, isLedgerError } from './errors.ts';
 import { isObject } from './json.ts';

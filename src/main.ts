@@ -20,10 +20,10 @@ import { KeyringService } from './app/keys/keyring-service.ts';
 import { parsePlans, withDevPlans } from './app/access/plans.ts';
 import { createQuotas } from './app/access/quotas.ts';
 import { ReleaseService } from './app/release/release-service.ts';
-import { instrumentStore } from './app/shared/instrumented-store.ts';
-import { Ledger } from './app/shared/ledger.ts';
-import { createLogger, type Logger } from './app/shared/logger.ts';
-import { createMetrics, type Metrics } from './app/shared/metrics.ts';
+import { instrumentStore } from './app/common/instrumented-store.ts';
+import { Ledger } from './app/common/ledger.ts';
+import { createLogger, type Logger } from './app/common/logger.ts';
+import { createMetrics, type Metrics } from './app/common/metrics.ts';
 import { SigningService } from './app/signing/signing-service.ts';
 import { TsaService } from './app/timestamping/tsa-service.ts';
 import { LogService } from './app/transparency/log-service.ts';
@@ -49,7 +49,7 @@ import { SqliteEventStore } from './store/sqlite/sqlite-event-store.ts';
 import { SqliteReadModelStore } from './store/sqlite/sqlite-read-model.ts';
 import { openAuthenticator } from './wiring/authenticator.ts';
 import { bindHttp, type HttpListener } from './wiring/http-server.ts';
-import { assertThresholdsReachable } from './wiring/startup-checks.ts';
+import { assertThresholdsReachable, sqliteLedgerExists, unreachableInForce } from './wiring/startup-checks.ts';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -91,9 +91,10 @@ export async function startService(config: Config, options: { logger?: Logger; n
   const logger = options.logger ?? createLogger(config.logLevel);
   const now = options.now ?? (() => new Date());
   // Configuration that can be checked without touching anything is checked first, then the port:
-  // a refused start leaves no data directory behind.
+  // a refused start leaves no data directory behind. The configured thresholds matter only for a
+  // new ledger (an ESDB ledger is checked once its store is open, before anything is written).
   const plans = parsePlans(config.plans);
-  assertThresholdsReachable(config);
+  if (config.store === 'sqlite' && !sqliteLedgerExists(config)) assertThresholdsReachable(config);
   const http = await bindHttp(config.host, config.port);
   const w: Wiring = { config, logger, now, metrics: createMetrics(), cleanups: [], afterBatch: [] };
   try {
@@ -168,6 +169,7 @@ async function openStores(w: Wiring): Promise<Stores> {
   const raw = config.store === 'sqlite' ? new SqliteEventStore({ path: join(config.dataDir, 'events.db'), onCommit }) : await openEsdb(config);
   const store = instrumentStore(raw, metrics);
   w.cleanups.push(() => store.close());
+  if ((await store.headPosition()) === 0) assertThresholdsReachable(config);
   const readModel = new SqliteReadModelStore(join(config.dataDir, 'readmodel.db'));
   w.cleanups.push(() => readModel.close());
   const kek = resolveKekFor(w);
@@ -267,11 +269,15 @@ interface Trust {
 async function startTrust(w: Wiring, { store, readModel, keyStore }: Stores, runtime: ProjectionRuntime, { keyring, tsa }: Core): Promise<Trust> {
   const { config, logger, now, metrics } = w;
   const approvers = new ApproversService({ store, runtime, logger, now });
-  await approvers.bootstrap(config.authMode === 'dev' ? await ensureDevApprovers(config.dataDir) : await loadApproverKeys(config.approvers));
+  const enrolled = await approvers.bootstrap(config.authMode === 'dev' ? await ensureDevApprovers(config.dataDir) : await loadApproverKeys(config.approvers));
   const anchors = new AnchorsService({ store, runtime, readModel, logger, now, initialThresholds: config.ceremonyThresholds });
   await anchors.ensureInitial();
   if (Object.keys(config.ceremonyThresholds).length > 0 && JSON.stringify(anchors.thresholds()) !== JSON.stringify(config.ceremonyThresholds)) {
     logger.warn({ configured: config.ceremonyThresholds, inForce: anchors.thresholds() }, 'SIGLEDGER_CEREMONY_THRESHOLDS differs from the thresholds in the trust anchors; after initialisation thresholds change only through an update-anchors ceremony');
+  }
+  const unreachable = unreachableInForce(anchors.thresholds(), enrolled.length);
+  if (unreachable.length > 0) {
+    logger.warn({ enrolled: enrolled.length, unreachable }, 'some ceremonies cannot be approved: their thresholds in the trust anchors need more approvals than there are enrolled approvers; enroll approvers (enroll-approver ceremonies) while that is still possible');
   }
   const ceremonies = new CeremonyService({ store, runtime, readModel, keyring, keyStore, approvers, anchors, logger, now, ttlSeconds: config.ceremonyTtlSeconds });
   const rotations = new RotationService({ store, runtime, readModel, keyring, tsa, anchors, ceremonies, logger, metrics, now, batchSize: config.resignBatchSize, pauseMs: config.resignPauseMs });

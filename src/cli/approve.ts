@@ -12,10 +12,10 @@ import { keyIdOf } from '../crypto/ed25519.ts';
 import { approvalMessage, proposalDigest, type CeremonyProposal } from '../domain/ceremony.ts';
 import { isObject } from '../json.ts';
 import { progressBar } from './progress.ts';
-import { UsageError } from './shared/errors.ts';
-import { baseUrl, httpRequest } from './shared/http-client.ts';
-import { LIMITS } from './shared/limits.ts';
-import { printable } from './shared/printable.ts';
+import { UsageError } from './common/errors.ts';
+import { baseUrl, httpRequest } from './common/http-client.ts';
+import { LIMITS } from './common/limits.ts';
+import { printable } from './common/printable.ts';
 
 export interface ApproveIo {
   readonly out: (line: string) => void;

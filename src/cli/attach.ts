@@ -17,11 +17,11 @@ import { isDigest, isLoopbackRegistry, isRepositoryName, parseRegistryHost, refe
 import { EMPTY_JSON, MEDIA_TYPE, type OciDescriptor } from '../oci/types.ts';
 import { ConfigError } from '../errors.ts';
 import { isObject } from '../json.ts';
-import { readBounded, requireFile } from './shared/bounded-read.ts';
-import { InputError, UsageError } from './shared/errors.ts';
-import { LIMITS } from './shared/limits.ts';
-import { printable } from './shared/printable.ts';
-import { parseStrictJson } from './shared/strict-json.ts';
+import { readBounded, requireFile } from './common/bounded-read.ts';
+import { InputError, UsageError } from './common/errors.ts';
+import { LIMITS } from './common/limits.ts';
+import { printable } from './common/printable.ts';
+import { parseStrictJson } from './common/strict-json.ts';
 
 export interface AttachOptions {
   readonly registry: string;

@@ -4,8 +4,8 @@
  * never load the service's stores.
  */
 import { DEFAULTS, loadConfig } from '../config.ts';
-import { flag, type Command } from './shared/command.ts';
-import { UsageError } from './shared/errors.ts';
+import { flag, type Command } from './common/command.ts';
+import { UsageError } from './common/errors.ts';
 
 const CONFIG_NOTE = 'Flags win over SIGLEDGER_* environment variables, which win over the defaults shown.';
 

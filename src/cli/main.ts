@@ -5,11 +5,11 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, isLedgerError } from '../errors.ts';
 import { COMMANDS } from './commands.ts';
-import { commandHelp, parseOptions, type Command, type FlagValues, type Io } from './shared/command.ts';
-import { isCliFailure, UsageError } from './shared/errors.ts';
+import { commandHelp, parseOptions, type Command, type FlagValues, type Io } from './common/command.ts';
+import { isCliFailure, UsageError } from './common/errors.ts';
 import { CLI_VERSION } from './version.ts';
 
-export type { Io } from './shared/command.ts';
+export type { Io } from './common/command.ts';
 
 function usage(): string {
   const lines = ['Usage: sigledger <command> [options]', '', 'Commands:'];

@@ -8,9 +8,9 @@ import { join } from 'node:path';
 import { DEV_FILES, ensureDevIssuer, type DevTokenRequest } from '../app/access/auth/dev-issuer.ts';
 import type { Config } from '../config.ts';
 import { ConfigError } from '../errors.ts';
-import { exists } from './shared/bounded-read.ts';
-import { UsageError } from './shared/errors.ts';
-import { printable } from './shared/printable.ts';
+import { exists } from './common/bounded-read.ts';
+import { UsageError } from './common/errors.ts';
+import { printable } from './common/printable.ts';
 
 export interface TokenIo {
   readonly out: (line: string) => void;

@@ -3,9 +3,9 @@
  * tests drive it through `app.request()`. One `onError` turns every error into problem+json.
  */
 import { Hono } from 'hono';
-import type { Logger } from '../app/shared/logger.ts';
-import type { Ledger } from '../app/shared/ledger.ts';
-import type { Metrics } from '../app/shared/metrics.ts';
+import type { Logger } from '../app/common/logger.ts';
+import type { Ledger } from '../app/common/ledger.ts';
+import type { Metrics } from '../app/common/metrics.ts';
 import { LedgerError } from '../errors.ts';
 import { openApiDocument } from './openapi.ts';
 import { opsRoutes } from './ops.ts';

@@ -1,7 +1,7 @@
 /** Operations routes: liveness, readiness, Prometheus metrics. */
 import { Hono } from 'hono';
-import type { Ledger } from '../app/shared/ledger.ts';
-import type { Metrics } from '../app/shared/metrics.ts';
+import type { Ledger } from '../app/common/ledger.ts';
+import type { Metrics } from '../app/common/metrics.ts';
 import { problemResponse } from './problem.ts';
 
 export function opsRoutes(deps: { ledger: Ledger; metrics: Metrics; version: string }): Hono {

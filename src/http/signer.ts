@@ -5,8 +5,8 @@
  * → body size while streaming (413) → body shape (400/415) → sign. Every refusal is counted and logged, never appended.
  */
 import { Hono } from 'hono';
-import type { Logger } from '../app/shared/logger.ts';
-import type { Metrics } from '../app/shared/metrics.ts';
+import type { Logger } from '../app/common/logger.ts';
+import type { Metrics } from '../app/common/metrics.ts';
 import { idempotencyKeyHash, type SigningService } from '../app/signing/signing-service.ts';
 import { parseSignRequest } from '../domain/sign-request.ts';
 import { isLedgerError } from '../errors.ts';

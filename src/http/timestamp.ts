@@ -6,7 +6,7 @@
  * callers share one small token bucket, so nobody can make the ledger grow quickly.
  */
 import { Hono } from 'hono';
-import type { Logger } from '../app/shared/logger.ts';
+import type { Logger } from '../app/common/logger.ts';
 import type { TsaService } from '../app/timestamping/tsa-service.ts';
 import { LedgerError } from '../errors.ts';
 import { readBody } from './body.ts';

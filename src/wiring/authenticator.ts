@@ -5,7 +5,7 @@
 import { createAuthenticator, type Authenticator } from '../app/access/auth/authenticator.ts';
 import { ensureDevIssuer } from '../app/access/auth/dev-issuer.ts';
 import { createKeySource } from '../app/access/auth/jwks.ts';
-import type { Logger } from '../app/shared/logger.ts';
+import type { Logger } from '../app/common/logger.ts';
 import type { Config } from '../config.ts';
 
 export async function openAuthenticator(config: Config, logger: Logger): Promise<Authenticator> {

@@ -59,7 +59,7 @@ readFileSync(someVariable);`);
     it('resolves inside the repository and refuses to climb above it', () => {
       expect(joinInsideRepo('src/http', '../store/port.ts')).toBe('src/store/port.ts');
       expect(joinInsideRepo('test/log', '../..')).toBe('.'); // the root itself is inside
-      expect(joinInsideRepo('src', '../../shared/SPEC.md')).toBeUndefined();
+      expect(joinInsideRepo('src', '../../elsewhere/SPEC.md')).toBeUndefined();
       expect(joinInsideRepo('', '../x')).toBeUndefined();
     });
 
@@ -91,11 +91,11 @@ readFileSync(someVariable);`);
 
     it('refuses node: modules, vendor packages and other layers in the domain', () => {
       const found = layerMessages({
-        'src/domain/a.ts': "import { randomUUID } from 'node:crypto';\nimport { x } from '../app/shared/time.ts';\nimport { y } from './b.ts';\nimport { LedgerError } from '../errors.ts';",
+        'src/domain/a.ts': "import { randomUUID } from 'node:crypto';\nimport { x } from '../app/common/time.ts';\nimport { y } from './b.ts';\nimport { LedgerError } from '../errors.ts';",
       });
       expect(found).toHaveLength(2);
       expect(found[0]).toMatch(/^src\/domain\/a\.ts:1 imports 'node:crypto': domain is pure/);
-      expect(found[1]).toMatch(/^src\/domain\/a\.ts:2 imports '\.\.\/app\/shared\/time\.ts' \(src\/app\/shared\/time\.ts\): domain is pure/);
+      expect(found[1]).toMatch(/^src\/domain\/a\.ts:2 imports '\.\.\/app\/common\/time\.ts' \(src\/app\/common\/time\.ts\): domain is pure/);
     });
 
     it('keeps vendor clients in their adapters and lets the composition roots wire adapters', () => {
@@ -150,17 +150,17 @@ readFileSync(someVariable);`);
     it('names imports, URLs and fs paths that climb out', () => {
       const found = checkInsideRepo(graphOf({
         'test/a.unit.spec.ts': [
-          "import v from '../../shared/vectors/v.json';",
-          "const w = readFileSync(new URL('../../shared/w.json', import.meta.url));",
-          "const x = readFileSync('../shared/x.json');",
+          "import v from '../../elsewhere/vectors/v.json';",
+          "const w = readFileSync(new URL('../../elsewhere/w.json', import.meta.url));",
+          "const x = readFileSync('../elsewhere/x.json');",
           "const ok = readFileSync(new URL('../vectors/ok.json', import.meta.url));",
           "const tmp = readFileSync('/tmp/y.json');",
         ].join('\n'),
       })).map((v) => v.message.split(', which')[0]);
       expect(found).toEqual([
-        "test/a.unit.spec.ts:1 imports '../../shared/vectors/v.json'",
-        "test/a.unit.spec.ts:2 names the path '../../shared/w.json' (relative to the file)",
-        "test/a.unit.spec.ts:3 names the path '../shared/x.json' (relative to the repository root)",
+        "test/a.unit.spec.ts:1 imports '../../elsewhere/vectors/v.json'",
+        "test/a.unit.spec.ts:2 names the path '../../elsewhere/w.json' (relative to the file)",
+        "test/a.unit.spec.ts:3 names the path '../elsewhere/x.json' (relative to the repository root)",
       ]);
     });
 

@@ -4,7 +4,7 @@
  * `GET /api/v1/trust/anchors/versions/{n}`.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -212,6 +212,63 @@ describe('sigledger kit export', () => {
       expect(r.code).toBe(1);
       expect(r.stderr).toMatch(new RegExp(`^sigledger kit export: bundle ${ghost}, already in the kit, is not on http://\\S+ \\(GET /api/v1/bundles/${ghost} answered HTTP 404.*\\); nothing was written: export into a new directory`));
       expect(readFileSync(join(kit, 'kit.json'), 'utf8')).toBe(before);
+    });
+  });
+
+  describe('when the output directory holds a kit of another ledger', () => {
+    it('refuses with exit 2 naming both anchors fingerprints, and writes nothing', async () => {
+      const kit = join(work, 'other-ledger');
+      const other = await startTestService({ SIGLEDGER_ROTATION_CRON: 'off' });
+      try {
+        expect((await runCli(['kit', 'export', '--url', other.url, '--out', kit], {}, 60_000)).code).toBe(0);
+      } finally {
+        await other.stop();
+      }
+      const before = readFileSync(join(kit, 'kit.json'), 'utf8');
+      const r = await exportKit(kit, '--bundle', a.bundleId);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/holds a kit of another ledger \(exported from http:\/\/\S+\): its anchors version 1 is sha256:[0-9a-f]{64}, \S+'s is sha256:[0-9a-f]{64}; nothing was written: export into a new directory\n$/);
+      expect(readFileSync(join(kit, 'kit.json'), 'utf8')).toBe(before);
+      expect(existsSync(join(kit, 'bundles'))).toBe(false);
+    });
+  });
+
+  describe('when the output directory holds anchors beyond the service\'s latest', () => {
+    it('refuses with exit 1, and writes nothing', async () => {
+      const kit = join(work, 'older-history');
+      expect((await exportKit(kit)).code).toBe(0);
+      copyFileSync(join(kit, 'anchors', '0000000002.json'), join(kit, 'anchors', '0000000003.json'));
+      const before = readFileSync(join(kit, 'kit.json'), 'utf8');
+      const r = await exportKit(kit, '--bundle', a.bundleId);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/holds anchors version 3 but the latest on \S+ is 2 .*nothing was written/);
+      expect(readFileSync(join(kit, 'kit.json'), 'utf8')).toBe(before);
+    });
+  });
+
+  describe('when a directory of the kit is a symbolic link', () => {
+    it('refuses with exit 2 and writes nothing through the link', async () => {
+      const kit = join(work, 'planted');
+      const elsewhere = join(work, 'elsewhere');
+      mkdirSync(elsewhere);
+      expect((await exportKit(kit)).code).toBe(0);
+      symlinkSync(elsewhere, join(kit, 'bundles'));
+      const r = await exportKit(kit, '--bundle', a.bundleId);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/the kit's bundles\/ is a symbolic link/);
+      expect(readdirSync(elsewhere)).toEqual([]);
+    });
+
+    it('refuses a linked bundle directory in a --force directory too', async () => {
+      const dir = join(work, 'planted-force');
+      const elsewhere = join(work, 'elsewhere-force');
+      mkdirSync(join(dir, 'bundles'), { recursive: true });
+      mkdirSync(elsewhere);
+      symlinkSync(elsewhere, join(dir, 'bundles', a.bundleId));
+      const r = await exportKit(dir, '--bundle', a.bundleId, '--force');
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(new RegExp(`the kit's bundles/${a.bundleId} is a symbolic link`));
+      expect(readdirSync(elsewhere)).toEqual([]);
     });
   });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it, beforeAll } from 'vitest';
 import { tsaChainOf } from '../../src/cli/trust/pem.ts';
-import { InputError } from '../../src/cli/shared/errors.ts';
+import { InputError } from '../../src/cli/common/errors.ts';
 import { createTsaChain, type TsaChain } from '../../src/tsa/chain.ts';
 
 const rootWith = (certs: unknown[]) => ({ tlogs: [{}], timestampAuthorities: [{ certChain: { certificates: certs } }] });

@@ -44,6 +44,22 @@ describe('sigledger verify with an answer of the service', () => {
     });
   });
 
+  describe('when the answer around the bundle claims another key or log index', () => {
+    it('is invalid (exit 1) naming the disagreement, and labels the answer\'s claims as unverified otherwise', async () => {
+      for (const [field, value, message] of [
+        ['keyId', 'f'.repeat(64), /the answer says keyId f{64} but the bundle in its "bundle" field is signed by/],
+        ['logIndex', 999_999, /the answer says logIndex 999999 but the bundle in its "bundle" field has log index/],
+      ] as const) {
+        const path = write(`tampered-${field}.json`, { ...signed, [field]: value });
+        const r = await runCli(['verify', '--bundle', path, '--trust', svc.url]);
+        expect(r.code).toBe(1);
+        expect(r.stdout + r.stderr).toMatch(message);
+      }
+      const honest = await runCli(['verify', '--bundle', write('honest.json', signed), '--trust', svc.url]);
+      expect(honest.stdout).toContain("(the answer's own claim; not covered by the signature)");
+    });
+  });
+
   describe('when the file is the answer of GET /api/v1/bundles/{id}', () => {
     it('verifies its bundle (exit 0)', async () => {
       const view = await http(svc, `/api/v1/bundles/${signed.bundleId}`);

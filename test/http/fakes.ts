@@ -3,9 +3,9 @@
  * routes through `app.request()` without a store, keys or a running service.
  */
 import { Writable } from 'node:stream';
-import type { Readiness, Ledger } from '../../src/app/shared/ledger.ts';
-import { createLogger } from '../../src/app/shared/logger.ts';
-import { createMetrics } from '../../src/app/shared/metrics.ts';
+import type { Readiness, Ledger } from '../../src/app/common/ledger.ts';
+import { createLogger } from '../../src/app/common/logger.ts';
+import { createMetrics } from '../../src/app/common/metrics.ts';
 import type { AppDeps } from '../../src/http/app.ts';
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Ledger } from '../../src/app/shared/ledger.ts';
+import type { Ledger } from '../../src/app/common/ledger.ts';
 import { createApp } from '../../src/http/app.ts';
 import { openApiDocument } from '../../src/http/openapi.ts';
 import { expectProblem } from '../support/problem.ts';

@@ -1,13 +1,14 @@
 /**
  * Start-up checks that must refuse before the data directory is touched: the real `sigledger
- * serve` on a fresh --data path exits 2 with one line and leaves nothing behind.
+ * serve` on a fresh --data path exits 2 with one line and leaves nothing behind. An existing
+ * ledger is never refused for its configured thresholds (the anchors' are in force).
  */
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { runCli } from '../support/cli.ts';
+import { runCli, startServe } from '../support/cli.ts';
 
 const listening = (server: Server): Promise<number> =>
   new Promise((resolve, reject) => {
@@ -54,6 +55,25 @@ describe('service start-up checks', () => {
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
       expect(existsSync(dataDir)).toBe(false);
       expect(readdirSync(root)).toEqual([]);
+    });
+  });
+
+  describe('when the ledger exists and SIGLEDGER_CEREMONY_THRESHOLDS is changed to one it could not start with', () => {
+    it('starts, warns that the anchors decide, and keeps the thresholds in force', async () => {
+      const first = await startServe(['--port', '0', '--data', dataDir]);
+      first.child.kill('SIGTERM');
+      expect((await first.exited).code).toBe(0);
+
+      const again = await startServe(['--port', '0', '--data', dataDir], { SIGLEDGER_CEREMONY_THRESHOLDS: '{"rotate-key":4}' });
+      try {
+        const anchors = (await (await fetch(`${again.url}/api/v1/trust/anchors`)).json()) as { thresholds?: Record<string, number> };
+        expect(anchors.thresholds?.['rotate-key']).not.toBe(4);
+        expect(again.output().stdout).toMatch(/differs from the thresholds in the trust anchors/);
+        expect(again.output().stdout + again.output().stderr).not.toMatch(/cannot be reached/);
+      } finally {
+        again.child.kill('SIGTERM');
+        await again.exited;
+      }
     });
   });
 });

@@ -44,9 +44,14 @@ function specFor<State, Command, Event extends DomainEvent>(decider: Decider<Sta
         when(command) {
           // Decided lazily, once per then…, so a refusal is caught by thenThrows and nowhere else.
           const before = (): State => history.reduce(decider.evolve, decider.initialState());
+          // decide is pure: whatever it answers (or throws), the state it was given is unchanged.
           const decided = (): { state: State; events: readonly Event[] } => {
             const state = before();
-            return { state, events: decider.decide(command, state) };
+            try {
+              return { state, events: decider.decide(command, state) };
+            } finally {
+              expect(state, 'decide changed the state it was given').toEqual(before());
+            }
           };
           const evolved = ({ state, events }: { state: State; events: readonly Event[] }): State => events.reduce(decider.evolve, state);
           return {

@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLogger } from '../../src/app/shared/logger.ts';
+import { createLogger } from '../../src/app/common/logger.ts';
 import { ensureDevIssuer } from '../../src/app/access/auth/dev-issuer.ts';
 import { loadConfig } from '../../src/config.ts';
 import { startService, type Service } from '../../src/main.ts';

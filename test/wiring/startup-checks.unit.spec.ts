@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { ConfigError } from '../../src/errors.ts';
-import { assertThresholdsReachable } from '../../src/wiring/startup-checks.ts';
+import { assertThresholdsReachable, unreachableInForce } from '../../src/wiring/startup-checks.ts';
 
 const dev = (thresholds?: string): Config => loadConfig({}, thresholds ? { SIGLEDGER_CEREMONY_THRESHOLDS: thresholds } : {});
 const production = (approvers: number, thresholds?: string): Config => ({
@@ -39,6 +39,18 @@ describe('start-up checks (unit)', () => {
 
     it('leaves running without approvers to the start-up warning', () => {
       expect(() => assertThresholdsReachable(production(0))).not.toThrow();
+    });
+  });
+
+  describe('when an existing ledger is checked against the thresholds in its anchors', () => {
+    it('names each ceremony the enrolled approvers cannot approve', () => {
+      expect(unreachableInForce({}, 3)).toEqual([]);
+      expect(unreachableInForce({ 'rotate-key': 3 }, 2)).toEqual(['rotate-key needs 3']);
+      expect(unreachableInForce({}, 1)).toEqual(['rotate-key needs 2', 'revoke-key needs 2', 'update-anchors needs 2']);
+    });
+
+    it('says nothing when no approver is enrolled (warned apart)', () => {
+      expect(unreachableInForce({ 'rotate-key': 3 }, 0)).toEqual([]);
     });
   });
 });

@@ -25,10 +25,10 @@ import type { ReadModelReader } from '../../store/read-model.ts';
 import type { KeyStore } from '../../store/key-store.ts';
 import type { AnchorsService } from '../trust/anchors-service.ts';
 import type { ApproversService } from '../trust/approvers-service.ts';
-import { handleCommand, type CommandContext } from '../shared/command-handler.ts';
-import { loadState } from '../shared/load-state.ts';
+import { handleCommand, type CommandContext } from '../common/command-handler.ts';
+import { loadState } from '../common/load-state.ts';
 import type { KeyringService } from '../keys/keyring-service.ts';
-import type { Logger } from '../shared/logger.ts';
+import type { Logger } from '../common/logger.ts';
 import { parseApprovalRequest, parseCancelReason, type CeremonyParams } from './ceremony-request.ts';
 import { completeAction } from './complete-action.ts';
 

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { CeremonyThresholds } from '../../domain/ceremony-action.ts';
 import type { OpenedCeremony } from '../../domain/ceremony.ts';
 import type { EventMetadata } from '../../store/event-store.ts';
-import type { Logger } from '../shared/logger.ts';
+import type { Logger } from '../common/logger.ts';
 import type { AnchorsService } from '../trust/anchors-service.ts';
 import type { CeremonyService } from './ceremony-service.ts';
 

@@ -18,11 +18,11 @@ import { awaitsResigning, bundleDecider, bundleStream, latestVersion, type Bundl
 import { ConcurrencyError, LedgerError } from '../../errors.ts';
 import { bundlesProjection } from '../../projections/bundles.ts';
 import type { ReadModelReader } from '../../store/read-model.ts';
-import type { CommandContext } from '../shared/command-handler.ts';
-import { foldRecorded } from '../shared/load-state.ts';
+import type { CommandContext } from '../common/command-handler.ts';
+import { foldRecorded } from '../common/load-state.ts';
 import type { KeyringService } from '../keys/keyring-service.ts';
-import type { Logger } from '../shared/logger.ts';
-import type { Metrics } from '../shared/metrics.ts';
+import type { Logger } from '../common/logger.ts';
+import type { Metrics } from '../common/metrics.ts';
 import type { TsaService } from '../timestamping/tsa-service.ts';
 import type { RotationViews } from './rotation-views.ts';
 

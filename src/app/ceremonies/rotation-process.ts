@@ -24,12 +24,12 @@ import { rotationDecider, rotationStream, type RotationCommand, type RotationSta
 import { LedgerError } from '../../errors.ts';
 import { ceremoniesProjection } from '../../projections/ceremonies.ts';
 import type { ReadModelReader } from '../../store/read-model.ts';
-import { handleCommand, handleCommands, type CommandContext } from '../shared/command-handler.ts';
-import { loadState } from '../shared/load-state.ts';
+import { handleCommand, handleCommands, type CommandContext } from '../common/command-handler.ts';
+import { loadState } from '../common/load-state.ts';
 import type { KeyringService } from '../keys/keyring-service.ts';
-import type { Logger } from '../shared/logger.ts';
-import type { Metrics } from '../shared/metrics.ts';
-import { wholeSecond } from '../shared/time.ts';
+import type { Logger } from '../common/logger.ts';
+import type { Metrics } from '../common/metrics.ts';
+import { wholeSecond } from '../common/time.ts';
 import type { TsaService } from '../timestamping/tsa-service.ts';
 import type { CeremonySteps } from './ceremony-steps.ts';
 import type { Resigner } from './resigner.ts';

@@ -31,10 +31,10 @@ import {
 import { ConcurrencyError, isLedgerError, LedgerError } from '../../errors.ts';
 import type { ProjectionRuntime } from '../../projections/runtime.ts';
 import type { EventStore } from '../../store/event-store.ts';
-import { handleCommand } from '../shared/command-handler.ts';
-import { loadState } from '../shared/load-state.ts';
+import { handleCommand } from '../common/command-handler.ts';
+import { loadState } from '../common/load-state.ts';
 import { compileRotationCron } from './rotation-cron.ts';
-import type { Logger } from '../shared/logger.ts';
+import type { Logger } from '../common/logger.ts';
 
 /** Longest single setTimeout: the schedule re-checks the clock at least this often. */
 export const MAX_TIMER_MS = 60 * 60 * 1000;

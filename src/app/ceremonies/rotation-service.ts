@@ -8,10 +8,10 @@
  *   resigner.ts           — per-bundle verification and re-signing, in batches.
  * The composition root hands approvals to `execute` (`ceremonies.onApproved`).
  */
-import type { CommandContext } from '../shared/command-handler.ts';
+import type { CommandContext } from '../common/command-handler.ts';
 import type { KeyringService } from '../keys/keyring-service.ts';
-import type { Logger } from '../shared/logger.ts';
-import type { Metrics } from '../shared/metrics.ts';
+import type { Logger } from '../common/logger.ts';
+import type { Metrics } from '../common/metrics.ts';
 import type { TsaService } from '../timestamping/tsa-service.ts';
 import type { AnchorsService } from '../trust/anchors-service.ts';
 import type { ReadModelReader } from '../../store/read-model.ts';

@@ -8,7 +8,7 @@ import { bundlesProjection } from '../../projections/bundles.ts';
 import { ceremoniesProjection } from '../../projections/ceremonies.ts';
 import type { EventStore } from '../../store/event-store.ts';
 import type { ReadModelReader } from '../../store/read-model.ts';
-import { loadState } from '../shared/load-state.ts';
+import { loadState } from '../common/load-state.ts';
 
 export interface RotationView {
   readonly rotationId: string;

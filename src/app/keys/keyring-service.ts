@@ -10,10 +10,10 @@ import { KEYRING_STREAM, keyringDecider, type KeyEntry, type KeyringCommand, typ
 import { LedgerError } from '../../errors.ts';
 import { keyRegistry } from '../../projections/key-registry.ts';
 import type { KeyStore, SigningKeyHandle } from '../../store/key-store.ts';
-import { handleCommands, type CommandContext } from '../shared/command-handler.ts';
-import { loadState } from '../shared/load-state.ts';
-import type { Logger } from '../shared/logger.ts';
-import { wholeSecond } from '../shared/time.ts';
+import { handleCommands, type CommandContext } from '../common/command-handler.ts';
+import { loadState } from '../common/load-state.ts';
+import type { Logger } from '../common/logger.ts';
+import { wholeSecond } from '../common/time.ts';
 
 export interface ActiveKey {
   readonly keyId: string;

@@ -36,7 +36,7 @@ import { hostWithoutPort, parseDigest, parsePinnedImage, parseRepository, regist
 import { trustMaterialOf } from '../../sigstore/bundle-verifier.ts';
 import { Lru } from '../../util/lru.ts';
 import { SingleFlight } from '../../util/single-flight.ts';
-import type { Logger } from '../shared/logger.ts';
+import type { Logger } from '../common/logger.ts';
 import { checkReferrer, MAX_BUNDLE_BYTES, type TrustMaterial } from './referrer-check.ts';
 import { invalidReference, registryFailure } from './registry-failure.ts';
 import { bestEvidence, referrersToCheck, signerOf, type TrustedBundle } from './evidence.ts';

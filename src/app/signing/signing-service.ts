@@ -17,12 +17,12 @@ import type { SignRequest } from '../../domain/sign-request.ts';
 import { ConcurrencyError, LedgerError } from '../../errors.ts';
 import { bundlesProjection, type BundleSummary } from '../../projections/bundles.ts';
 import type { ReadModelReader } from '../../store/read-model.ts';
-import type { CommandContext } from '../shared/command-handler.ts';
-import { foldRecorded } from '../shared/load-state.ts';
+import type { CommandContext } from '../common/command-handler.ts';
+import { foldRecorded } from '../common/load-state.ts';
 import type { KeyringService } from '../keys/keyring-service.ts';
 import type { LogService } from '../transparency/log-service.ts';
 import type { TsaService } from '../timestamping/tsa-service.ts';
-import type { Metrics } from '../shared/metrics.ts';
+import type { Metrics } from '../common/metrics.ts';
 import { isReleaseAttestation, RELEASE_PREDICATE_TYPE, RELEASE_SCOPE } from '../../domain/release.ts';
 
 export interface SigningCaller {

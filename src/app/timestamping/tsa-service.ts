@@ -12,10 +12,10 @@ import type { SecretStore } from '../../store/secret-store.ts';
 import type { EventStore } from '../../store/event-store.ts';
 import { createTsaChain } from '../../tsa/chain.ts';
 import { DEFAULT_TSA_POLICY_OID, TimestampAuthority, type RespondContext, type TimestampResponse } from '../../tsa/tsa.ts';
-import { handleCommand } from '../shared/command-handler.ts';
-import { loadState } from '../shared/load-state.ts';
-import type { Logger } from '../shared/logger.ts';
-import { wholeSecond } from '../shared/time.ts';
+import { handleCommand } from '../common/command-handler.ts';
+import { loadState } from '../common/load-state.ts';
+import type { Logger } from '../common/logger.ts';
+import { wholeSecond } from '../common/time.ts';
 
 export interface TsaServiceDeps {
   readonly store: EventStore;

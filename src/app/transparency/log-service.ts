@@ -19,9 +19,9 @@ import type { ReadModelReader } from '../../store/read-model.ts';
 import type { ProjectionRuntime } from '../../projections/runtime.ts';
 import type { KeyStore, SigningKeyHandle } from '../../store/key-store.ts';
 import type { EventStore } from '../../store/event-store.ts';
-import { handleCommand } from '../shared/command-handler.ts';
-import { loadState } from '../shared/load-state.ts';
-import type { Logger } from '../shared/logger.ts';
+import { handleCommand } from '../common/command-handler.ts';
+import { loadState } from '../common/load-state.ts';
+import type { Logger } from '../common/logger.ts';
 
 export const DEFAULT_LOG_ORIGIN = 'sigledger.local/log';
 

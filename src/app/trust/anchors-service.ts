@@ -12,9 +12,9 @@ import type { CeremonyActionType } from '../../domain/ceremony.ts';
 import { KEYRING_STREAM, keyringDecider } from '../../domain/keyring.ts';
 import { anchorsProjection, type Anchors } from '../../projections/anchors.ts';
 import type { ReadModelReader } from '../../store/read-model.ts';
-import { handleCommand, type CommandContext } from '../shared/command-handler.ts';
-import { foldRecorded } from '../shared/load-state.ts';
-import type { Logger } from '../shared/logger.ts';
+import { handleCommand, type CommandContext } from '../common/command-handler.ts';
+import { foldRecorded } from '../common/load-state.ts';
+import type { Logger } from '../common/logger.ts';
 
 export interface AnchorsServiceDeps extends CommandContext {
   readonly readModel: ReadModelReader;

@@ -13,9 +13,9 @@ import { join } from 'node:path';
 import { isEd25519Spki, keyIdOf } from '../../crypto/ed25519.ts';
 import { activeApprovers, APPROVERS_STREAM, approversDecider, type Approver, type EnrollApprover } from '../../domain/approvers.ts';
 import { ConfigError } from '../../errors.ts';
-import { handleCommands, type CommandContext } from '../shared/command-handler.ts';
-import { foldRecorded, loadState } from '../shared/load-state.ts';
-import type { Logger } from '../shared/logger.ts';
+import { handleCommands, type CommandContext } from '../common/command-handler.ts';
+import { foldRecorded, loadState } from '../common/load-state.ts';
+import type { Logger } from '../common/logger.ts';
 
 export const DEV_APPROVER_COUNT = 3;
 export const devApproverPath = (dataDir: string, n: number): string => join(dataDir, 'dev', 'approvers', `approver-${n}.key`);

@@ -3,10 +3,10 @@
  * its re-signing attestation), checked to be Sigstore bundles before anything is written.
  */
 import { isObject } from '../../json.ts';
-import { FetchError, InputError } from '../shared/errors.ts';
-import { getJson } from '../shared/http-client.ts';
-import { LIMITS } from '../shared/limits.ts';
-import { printable } from '../shared/printable.ts';
+import { FetchError, InputError } from '../common/errors.ts';
+import { getJson } from '../common/http-client.ts';
+import { LIMITS } from '../common/limits.ts';
+import { printable } from '../common/printable.ts';
 
 export interface BundleSummary {
   readonly bundleId: string;

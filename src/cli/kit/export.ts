@@ -15,20 +15,21 @@
  * Bundles are the ones named by --bundle (the API has no listing of all bundles, and a kit for
  * every bundle of a ledger would not be one a verifier carries) plus, when DIR is a previous kit,
  * the ones it already holds (exported again at their latest versions: nothing is ever deleted).
+ * A previous kit of another ledger, or of an older state of this one, is refused.
  * Nothing is written until the anchors chain and every bundle are known to be there; each file is
  * written to a temporary name, synced and renamed; the manifest is written last.
  */
 import { join, resolve } from 'node:path';
 import { isBundleId } from '../../domain/bundle.ts';
-import { InputError, UsageError } from '../shared/errors.ts';
-import { baseUrl } from '../shared/http-client.ts';
-import { pretty, writeOutputFile } from '../shared/output-files.ts';
-import { printable } from '../shared/printable.ts';
+import { InputError, UsageError } from '../common/errors.ts';
+import { baseUrl } from '../common/http-client.ts';
+import { pretty, writeOutputFile } from '../common/output-files.ts';
+import { printable } from '../common/printable.ts';
 import { checkAnchorsChain } from '../trust/anchors-chain.ts';
 import { evaluateTrust, fingerprint } from '../trust/evaluate.ts';
 import { fetchAnchorsVersions, fetchLatestAnchors, fetchTrustedRoot, getCheckpoint } from '../trust/trust-client.ts';
 import { fetchKeptSummary, fetchSummary, fetchVersion, mapLimit } from './bundles.ts';
-import { KitWriter, prepareDir } from './directory.ts';
+import { assertMergeable, KitWriter, prepareDir } from './directory.ts';
 import { anchorsFileName, bundleFile, historyFile, KIT_KIND } from './layout.ts';
 import { readme } from './readme.ts';
 
@@ -64,6 +65,7 @@ export async function kitExport(options: KitExportOptions, io: KitIo): Promise<n
   const anchors = await fetchAnchorsVersions(base, 1, latest.version);
   const chain = checkAnchorsChain(anchors);
   if (!chain.ok) throw new InputError(`the service's anchors history does not verify: ${chain.reasons.join('; ')}`);
+  if (previous) assertMergeable(dir, previous, { base, anchorsV1: fingerprint(anchors[0]), latestVersion: latest.version });
   // 2. Every bundle exists (the requested ones, and the ones the kit already holds).
   const keptSet = new Set(kept);
   const summaries = await mapLimit(ids, CONCURRENCY, (id) => (keptSet.has(id) ? fetchKeptSummary(base, id) : fetchSummary(base, id)));

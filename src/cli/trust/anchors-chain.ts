@@ -4,7 +4,7 @@
  * itself is trusted on first use, as TUF's root v1; the caller prints its fingerprint.
  */
 import { verifyAnchorsSuccessor, type AnchorsDocument } from '../../domain/anchors.ts';
-import { errorMessage, printable } from '../shared/printable.ts';
+import { errorMessage, printable } from '../common/printable.ts';
 
 export interface ChainResult {
   readonly ok: boolean;

@@ -8,8 +8,8 @@ import { isEd25519Spki, keyIdOf } from '../../crypto/ed25519.ts';
 import type { AnchorsDocument } from '../../domain/anchors.ts';
 import { isRfc3339 } from '../../domain/instant.ts';
 import { isObject } from '../../json.ts';
-import { InputError } from '../shared/errors.ts';
-import { printable } from '../shared/printable.ts';
+import { InputError } from '../common/errors.ts';
+import { printable } from '../common/printable.ts';
 
 const HEX64_RE = /^[0-9a-f]{64}$/;
 

@@ -10,7 +10,7 @@ import { jcs } from '../../crypto/jcs.ts';
 import type { AnchorsDocument } from '../../domain/anchors.ts';
 import { isObject } from '../../json.ts';
 import { openCheckpoint, openNote, parseCheckpointBody, type Checkpoint } from '../../log/checkpoint.ts';
-import { errorMessage, printable } from '../shared/printable.ts';
+import { errorMessage, printable } from '../common/printable.ts';
 import { checkAnchorsChain } from './anchors-chain.ts';
 
 /** Trust material as read from a directory or fetched from a URL, shape-checked, not yet evaluated. */

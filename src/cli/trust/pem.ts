@@ -16,11 +16,11 @@ import { X509Certificate } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { isObject } from '../../json.ts';
-import { exists } from '../shared/bounded-read.ts';
-import { InputError, UsageError } from '../shared/errors.ts';
-import { baseUrl } from '../shared/http-client.ts';
-import { writeOutputFile } from '../shared/output-files.ts';
-import { printable } from '../shared/printable.ts';
+import { exists } from '../common/bounded-read.ts';
+import { InputError, UsageError } from '../common/errors.ts';
+import { baseUrl } from '../common/http-client.ts';
+import { writeOutputFile } from '../common/output-files.ts';
+import { printable } from '../common/printable.ts';
 import { fetchTrustedRoot, TRUSTED_ROOT_PATH } from './trust-client.ts';
 
 export const PEM_FILES = { leaf: 'tsa.pem', root: 'tsa-root.pem', chain: 'tsa-chain.pem' } as const;

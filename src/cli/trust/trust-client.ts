@@ -4,10 +4,10 @@
  * as it arrives (an unexpected answer is an InputError; an error status a FetchError).
  */
 import type { AnchorsDocument } from '../../domain/anchors.ts';
-import { FetchError, InputError } from '../shared/errors.ts';
-import { answeredLine, getJson, httpGet } from '../shared/http-client.ts';
-import { LIMITS } from '../shared/limits.ts';
-import { decodeUtf8 } from '../shared/strict-json.ts';
+import { FetchError, InputError } from '../common/errors.ts';
+import { answeredLine, getJson, httpGet } from '../common/http-client.ts';
+import { LIMITS } from '../common/limits.ts';
+import { decodeUtf8 } from '../common/strict-json.ts';
 import { validateAnchors, validateTrustedRoot } from './documents.ts';
 import type { TrustInput } from './evaluate.ts';
 

@@ -9,10 +9,10 @@ import type { AnchorsDocument } from '../../domain/anchors.ts';
 import { isRfc3339 } from '../../domain/instant.ts';
 import { isObject } from '../../json.ts';
 import { ANCHORS_FILE_RE, anchorsFileName, KIT_KIND } from '../kit/layout.ts';
-import { exists, readJsonFile, readTextFile } from '../shared/bounded-read.ts';
-import { InputError } from '../shared/errors.ts';
-import { LIMITS } from '../shared/limits.ts';
-import { printable } from '../shared/printable.ts';
+import { exists, readJsonFile, readTextFile } from '../common/bounded-read.ts';
+import { InputError } from '../common/errors.ts';
+import { LIMITS } from '../common/limits.ts';
+import { printable } from '../common/printable.ts';
 import { validateAnchors, validateTrustedRoot } from './documents.ts';
 import type { TrustInput } from './evaluate.ts';
 

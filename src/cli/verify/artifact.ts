@@ -9,9 +9,9 @@ import { open } from 'node:fs/promises';
 import { sha256Hex } from '../../crypto/hash.ts';
 import { IN_TOTO_PAYLOAD_TYPE } from '../../domain/sign-request.ts';
 import { isObject } from '../../json.ts';
-import { UsageError } from '../shared/errors.ts';
-import { errorMessage, printable } from '../shared/printable.ts';
-import { parseStrictJson } from '../shared/strict-json.ts';
+import { UsageError } from '../common/errors.ts';
+import { errorMessage, printable } from '../common/printable.ts';
+import { parseStrictJson } from '../common/strict-json.ts';
 import type { BundleFacts } from './bundle-file.ts';
 
 export interface ArtifactCheck {

@@ -9,10 +9,10 @@ import type { Bundle } from '@sigstore/bundle';
 import { isObject } from '../../json.ts';
 import { openNote, parseCheckpointBody } from '../../log/checkpoint.ts';
 import { parseLedgerBundle } from '../../sigstore/bundle-verifier.ts';
-import { readJsonFile } from '../shared/bounded-read.ts';
-import { InputError } from '../shared/errors.ts';
-import { LIMITS } from '../shared/limits.ts';
-import { printable } from '../shared/printable.ts';
+import { readJsonFile } from '../common/bounded-read.ts';
+import { InputError } from '../common/errors.ts';
+import { LIMITS } from '../common/limits.ts';
+import { printable } from '../common/printable.ts';
 
 /** What to pass instead, said whenever the file is neither a bundle nor an answer holding one. */
 export const WHAT_TO_PASS =
@@ -35,16 +35,41 @@ export interface BundleFile {
   readonly unwrapped?: string;
 }
 
-/** The bundle itself, or the `.bundle` of a sigledger answer (which has no mediaType of its own). */
-function unwrap(json: unknown): { json: unknown; unwrapped?: string } {
+/** What the answer around the bundle claims about it (none of it is covered by a signature). */
+interface Wrapper {
+  readonly keyId?: string;
+  readonly logIndex?: string;
+}
+
+/**
+ * The bundle itself, or the `.bundle` of a sigledger answer (which has no mediaType of its own).
+ * The answer's bundleId and version are printed as what the answer claims, not as verified; its
+ * keyId and logIndex must be the bundle's own, or the file is refused.
+ */
+function unwrap(json: unknown): { json: unknown; unwrapped?: string; wrapper?: Wrapper } {
   if (!isObject(json)) throw new InputError(`the bundle file is not a JSON object, so not a Sigstore bundle: ${WHAT_TO_PASS}`);
   if (json.mediaType !== undefined) return { json };
   if (isObject(json.bundle)) {
     const id = typeof json.bundleId === 'string' ? ` of bundle ${printable(json.bundleId, 64)}` : '';
     const version = typeof json.version === 'number' ? ` version ${json.version}` : typeof json.latestVersion === 'number' ? ` (latest version, ${json.latestVersion})` : '';
-    return { json: json.bundle, unwrapped: `bundle: read from the "bundle" field of a sigledger answer${id}${version}` };
+    const claims = id || version ? ' (the answer\'s own claim; not covered by the signature)' : '';
+    const wrapper: Wrapper = {
+      ...(json.keyId !== undefined ? { keyId: String(json.keyId) } : {}),
+      ...(json.logIndex !== undefined ? { logIndex: String(json.logIndex) } : {}),
+    };
+    return { json: json.bundle, unwrapped: `bundle: read from the "bundle" field of a sigledger answer${id}${version}${claims}`, wrapper };
   }
   throw new InputError(`the bundle file is not a Sigstore bundle (it has no mediaType) nor a sigledger answer holding one in "bundle": ${WHAT_TO_PASS}`);
+}
+
+/** Refuses an answer whose keyId or logIndex is not the one of the bundle it holds. */
+function assertWrapperAgrees(wrapper: Wrapper, facts: BundleFacts): void {
+  if (wrapper.keyId !== undefined && wrapper.keyId !== facts.keyId) {
+    throw new InputError(`the answer says keyId ${printable(wrapper.keyId, 80)} but the bundle in its "bundle" field is signed by ${printable(facts.keyId ?? 'no key', 80)}`);
+  }
+  if (wrapper.logIndex !== undefined && wrapper.logIndex !== facts.logIndex) {
+    throw new InputError(`the answer says logIndex ${printable(wrapper.logIndex, 20)} but the bundle in its "bundle" field has log index ${printable(facts.logIndex ?? 'none', 20)}`);
+  }
 }
 
 /** Fills `facts` as far as the bundle is consistent (what was read is printed even when the rest is not). */
@@ -67,9 +92,10 @@ function readFacts(bundle: Bundle, facts: BundleFacts): void {
 
 /** Reads, unwraps and parses the bundle file into `facts`; InputError (a reason of the verdict) otherwise. */
 export async function readBundleFile(path: string, facts: BundleFacts): Promise<BundleFile> {
-  const { json, unwrapped } = unwrap(await readJsonFile(path, LIMITS.bundle, 'the bundle file'));
+  const { json, unwrapped, wrapper } = unwrap(await readJsonFile(path, LIMITS.bundle, 'the bundle file'));
   const parsed = parseLedgerBundle(json);
   if (!parsed.ok) throw new InputError(`the bundle ${unwrapped ? 'in the "bundle" field of the file' : 'file'} ${parsed.detail}`);
   readFacts(parsed.bundle, facts);
+  if (wrapper) assertWrapperAgrees(wrapper, facts);
   return { bundle: parsed.bundle, ...(unwrapped ? { unwrapped } : {}) };
 }

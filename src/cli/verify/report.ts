@@ -1,5 +1,5 @@
 /** What `sigledger verify` prints: one JSON object (--json) or lines for a human. */
-import { printable } from '../shared/printable.ts';
+import { printable } from '../common/printable.ts';
 import type { TrustEvaluation } from '../trust/evaluate.ts';
 import type { ArtifactCheck } from './artifact.ts';
 import type { BundleFacts } from './bundle-file.ts';

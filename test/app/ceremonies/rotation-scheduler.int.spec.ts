@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createLogger } from '../../../src/app/shared/logger.ts';
+import { createLogger } from '../../../src/app/common/logger.ts';
 import { RotationScheduler, type DueRotation, type TickResult } from '../../../src/app/ceremonies/rotation-scheduler.ts';
 import { ROTATION_SCHEDULE_STREAM, scheduledIdsFor } from '../../../src/domain/rotation-schedule.ts';
 import { ConcurrencyError } from '../../../src/errors.ts';

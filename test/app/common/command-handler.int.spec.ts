@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { handleCommand } from '../../../src/app/shared/command-handler.ts';
+import { handleCommand } from '../../../src/app/common/command-handler.ts';
 import type { Decider, DomainEvent } from '../../../src/domain/decider.ts';
 import { LedgerError } from '../../../src/errors.ts';
 import { documentProjection } from '../../../src/projections/projection.ts';
