@@ -29,6 +29,7 @@ import { TsaService } from './app/timestamping/tsa-service.ts';
 import { LogService } from './app/transparency/log-service.ts';
 import { AnchorsService } from './app/trust/anchors-service.ts';
 import { ApproversService, ensureDevApprovers, loadApproverKeys } from './app/trust/approvers-service.ts';
+import { ANCHORS_STREAM } from './domain/anchors.ts';
 import { trustedRootDocument } from './app/trust/trusted-root.ts';
 import { loadRegistryCredentials, type Config } from './config.ts';
 import { ConfigError, isLedgerError } from './errors.ts';
@@ -49,7 +50,7 @@ import { SqliteEventStore } from './store/sqlite/sqlite-event-store.ts';
 import { SqliteReadModelStore } from './store/sqlite/sqlite-read-model.ts';
 import { openAuthenticator } from './wiring/authenticator.ts';
 import { bindHttp, type HttpListener } from './wiring/http-server.ts';
-import { assertThresholdsReachable, sqliteLedgerExists, unreachableInForce } from './wiring/startup-checks.ts';
+import { assertThresholdsReachable, sameThresholds, sqliteLedgerExists, unreachableInForce } from './wiring/startup-checks.ts';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -94,17 +95,18 @@ export async function startService(config: Config, options: { logger?: Logger; n
   // a refused start leaves no data directory behind. The configured thresholds matter only for a
   // new ledger (an ESDB ledger is checked once its store is open, before anything is written).
   const plans = parsePlans(config.plans);
+  const approverKeys = config.authMode === 'dev' ? undefined : await loadApproverKeys(config.approvers);
   if (config.store === 'sqlite' && !sqliteLedgerExists(config)) assertThresholdsReachable(config);
   const http = await bindHttp(config.host, config.port);
   const w: Wiring = { config, logger, now, metrics: createMetrics(), cleanups: [], afterBatch: [] };
   try {
     createDataDir(config);
+    const stores = await openStores(w);
     const auth = await openAuthenticator(config, logger);
     const quotas = createQuotas({ plans: config.authMode === 'dev' ? withDevPlans(plans) : plans });
-    const stores = await openStores(w);
     const runtime = await startProjections(w, stores);
     const core = await startKeysLogAndTsa(w, stores, runtime);
-    const trust = await startTrust(w, stores, runtime, core);
+    const trust = await startTrust(w, stores, runtime, core, approverKeys);
     const release = startRelease(w, core, trust);
     const ledger = new Ledger({ store: stores.store, readModel: stores.readModel, runtime, metrics: w.metrics });
     const audit = new AuditService({ store: stores.store });
@@ -266,13 +268,19 @@ interface Trust {
   readonly stop: () => Promise<void>;
 }
 
-async function startTrust(w: Wiring, { store, readModel, keyStore }: Stores, runtime: ProjectionRuntime, { keyring, tsa }: Core): Promise<Trust> {
+async function startTrust(w: Wiring, { store, readModel, keyStore }: Stores, runtime: ProjectionRuntime, { keyring, tsa }: Core, approverKeys: readonly Buffer[] | undefined): Promise<Trust> {
   const { config, logger, now, metrics } = w;
   const approvers = new ApproversService({ store, runtime, logger, now });
-  const enrolled = await approvers.bootstrap(config.authMode === 'dev' ? await ensureDevApprovers(config.dataDir) : await loadApproverKeys(config.approvers));
+  // Until anchors version 1 exists the ledger is new (a first start may have failed after its
+  // keys were made): the configured thresholds, about to be recorded, must be reachable.
+  if ((await store.readStream(ANCHORS_STREAM, { maxCount: 1 })).length === 0) {
+    const already = (await approvers.list()).length;
+    assertThresholdsReachable(config, already > 0 ? already : undefined);
+  }
+  const enrolled = await approvers.bootstrap(approverKeys ?? (await ensureDevApprovers(config.dataDir)));
   const anchors = new AnchorsService({ store, runtime, readModel, logger, now, initialThresholds: config.ceremonyThresholds });
   await anchors.ensureInitial();
-  if (Object.keys(config.ceremonyThresholds).length > 0 && JSON.stringify(anchors.thresholds()) !== JSON.stringify(config.ceremonyThresholds)) {
+  if (Object.keys(config.ceremonyThresholds).length > 0 && !sameThresholds(anchors.thresholds(), config.ceremonyThresholds)) {
     logger.warn({ configured: config.ceremonyThresholds, inForce: anchors.thresholds() }, 'SIGLEDGER_CEREMONY_THRESHOLDS differs from the thresholds in the trust anchors; after initialisation thresholds change only through an update-anchors ceremony');
   }
   const unreachable = unreachableInForce(anchors.thresholds(), enrolled.length);

@@ -233,6 +233,20 @@ describe('sigledger kit export', () => {
     });
   });
 
+  describe('when the kit\'s manifest and its anchors version 1 disagree', () => {
+    it('refuses with exit 2, and writes nothing', async () => {
+      const kit = join(work, 'lying-manifest');
+      expect((await exportKit(kit)).code).toBe(0);
+      const manifest = readJson(join(kit, 'kit.json'));
+      writeFileSync(join(kit, 'kit.json'), JSON.stringify({ ...manifest, anchors: { ...manifest.anchors, version1Sha256: 'ab'.repeat(32) } }));
+      const before = readFileSync(join(kit, 'kit.json'), 'utf8');
+      const r = await exportKit(kit, '--bundle', a.bundleId);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/is inconsistent: kit\.json names anchors version 1 sha256:(ab){32} but anchors\/0000000001\.json is sha256:[0-9a-f]{64}/);
+      expect(readFileSync(join(kit, 'kit.json'), 'utf8')).toBe(before);
+    });
+  });
+
   describe('when the output directory holds anchors beyond the service\'s latest', () => {
     it('refuses with exit 1, and writes nothing', async () => {
       const kit = join(work, 'older-history');

@@ -49,6 +49,8 @@ describe('sigledger verify with an answer of the service', () => {
       for (const [field, value, message] of [
         ['keyId', 'f'.repeat(64), /the answer says keyId f{64} but the bundle in its "bundle" field is signed by/],
         ['logIndex', 999_999, /the answer says logIndex 999999 but the bundle in its "bundle" field has log index/],
+        ['logIndex', [String(signed.logIndex)], /the answer's logIndex is not a log index/],
+        ['keyId', [signed.keyId], /the answer's keyId is not a string/],
       ] as const) {
         const path = write(`tampered-${field}.json`, { ...signed, [field]: value });
         const r = await runCli(['verify', '--bundle', path, '--trust', svc.url]);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { ConfigError } from '../../src/errors.ts';
-import { assertThresholdsReachable, unreachableInForce } from '../../src/wiring/startup-checks.ts';
+import { assertThresholdsReachable, sameThresholds, unreachableInForce } from '../../src/wiring/startup-checks.ts';
 
 const dev = (thresholds?: string): Config => loadConfig({}, thresholds ? { SIGLEDGER_CEREMONY_THRESHOLDS: thresholds } : {});
 const production = (approvers: number, thresholds?: string): Config => ({
@@ -51,6 +51,14 @@ describe('start-up checks (unit)', () => {
 
     it('says nothing when no approver is enrolled (warned apart)', () => {
       expect(unreachableInForce({ 'rotate-key': 3 }, 0)).toEqual([]);
+    });
+  });
+
+  describe('when the configured thresholds are compared with those in force', () => {
+    it('ignores the order of the actions', () => {
+      expect(sameThresholds({ 'rotate-key': 1, 'revoke-key': 2 }, { 'revoke-key': 2, 'rotate-key': 1 })).toBe(true);
+      expect(sameThresholds({ 'rotate-key': 1 }, { 'rotate-key': 1, 'revoke-key': 2 })).toBe(false);
+      expect(sameThresholds({ 'rotate-key': 1 }, { 'rotate-key': 2 })).toBe(false);
     });
   });
 });

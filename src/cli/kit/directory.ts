@@ -99,6 +99,9 @@ export async function prepareDir(dir: string, force: boolean): Promise<PreviousK
   const kit = await readManifest(dir);
   if (kit) {
     const onDisk = await anchorsOnDisk(dir);
+    if (kit.anchorsV1 !== undefined && onDisk.v1 !== undefined && kit.anchorsV1 !== onDisk.v1) {
+      throw new UsageError(`--out ${printable(dir, 200)} is inconsistent: kit.json names anchors version 1 sha256:${kit.anchorsV1} but anchors/0000000001.json is sha256:${onDisk.v1}; nothing was written: export into a new directory`);
+    }
     const anchorsV1 = kit.anchorsV1 ?? onDisk.v1;
     return {
       bundles: [...new Set([...kit.bundles, ...(await bundlesOnDisk(dir))])].sort(),

@@ -41,6 +41,19 @@ interface Wrapper {
   readonly logIndex?: string;
 }
 
+/** The answer's keyId: a string, as the service answers it. */
+function claimedKeyId(value: unknown): string {
+  if (typeof value !== 'string') throw new InputError(`the answer's keyId is not a string: ${WHAT_TO_PASS}`);
+  return value;
+}
+
+/** The answer's logIndex: a non-negative safe integer, or its decimal string (as in a bundle). */
+function claimedLogIndex(value: unknown): string {
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return String(value);
+  if (typeof value === 'string' && /^(?:0|[1-9]\d{0,15})$/.test(value)) return value;
+  throw new InputError(`the answer's logIndex is not a log index: ${WHAT_TO_PASS}`);
+}
+
 /**
  * The bundle itself, or the `.bundle` of a sigledger answer (which has no mediaType of its own).
  * The answer's bundleId and version are printed as what the answer claims, not as verified; its
@@ -54,8 +67,8 @@ function unwrap(json: unknown): { json: unknown; unwrapped?: string; wrapper?: W
     const version = typeof json.version === 'number' ? ` version ${json.version}` : typeof json.latestVersion === 'number' ? ` (latest version, ${json.latestVersion})` : '';
     const claims = id || version ? ' (the answer\'s own claim; not covered by the signature)' : '';
     const wrapper: Wrapper = {
-      ...(json.keyId !== undefined ? { keyId: String(json.keyId) } : {}),
-      ...(json.logIndex !== undefined ? { logIndex: String(json.logIndex) } : {}),
+      ...(json.keyId !== undefined ? { keyId: claimedKeyId(json.keyId) } : {}),
+      ...(json.logIndex !== undefined ? { logIndex: claimedLogIndex(json.logIndex) } : {}),
     };
     return { json: json.bundle, unwrapped: `bundle: read from the "bundle" field of a sigledger answer${id}${version}${claims}`, wrapper };
   }
