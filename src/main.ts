@@ -268,7 +268,7 @@ interface Trust {
   readonly stop: () => Promise<void>;
 }
 
-async function startTrust(w: Wiring, { store, readModel, keyStore }: Stores, runtime: ProjectionRuntime, { keyring, tsa }: Core, approverKeys: readonly Buffer[] | undefined): Promise<Trust> {
+async function startTrust(w: Wiring, { store, readModel, keyStore }: Stores, runtime: ProjectionRuntime, { keyring, tsa, log }: Core, approverKeys: readonly Buffer[] | undefined): Promise<Trust> {
   const { config, logger, now, metrics } = w;
   const approvers = new ApproversService({ store, runtime, logger, now });
   // Until anchors version 1 exists the ledger is new (a first start may have failed after its
@@ -288,7 +288,7 @@ async function startTrust(w: Wiring, { store, readModel, keyStore }: Stores, run
     logger.warn({ enrolled: enrolled.length, unreachable }, 'some ceremonies cannot be approved: their thresholds in the trust anchors need more approvals than there are enrolled approvers; enroll approvers (enroll-approver ceremonies) while that is still possible');
   }
   const ceremonies = new CeremonyService({ store, runtime, readModel, keyring, keyStore, approvers, anchors, logger, now, ttlSeconds: config.ceremonyTtlSeconds });
-  const rotations = new RotationService({ store, runtime, readModel, keyring, tsa, anchors, ceremonies, logger, metrics, now, batchSize: config.resignBatchSize, pauseMs: config.resignPauseMs });
+  const rotations = new RotationService({ store, runtime, readModel, keyring, tsa, log, anchors, ceremonies, logger, metrics, now, batchSize: config.resignBatchSize, pauseMs: config.resignPauseMs });
   ceremonies.onApproved((ceremonyId) => void rotations.execute(ceremonyId));
   w.cleanups.push(() => rotations.stop());
   // Other instances may rotate: after each fold announce new anchors versions and, when one

@@ -64,7 +64,7 @@ async function request(url: string, json?: unknown): Promise<{ status: number; b
 const problemLine = (status: number, body: Record<string, unknown>) =>
   `${printable(String(body.code ?? `HTTP ${status}`), 60)}: ${printable(String(body.detail ?? 'request failed'))}${typeof body.reason === 'string' ? ` (${printable(body.reason, 60)})` : ''}`;
 
-export async function approve(options: { url: string; ceremony: string; key: string; wait: boolean }, io: ApproveIo): Promise<number> {
+export async function approve(options: { url: string; ceremony: string; key: string; wait: boolean; timeoutSeconds?: number }, io: ApproveIo): Promise<number> {
   const base = baseUrl(options.url);
   if (!/^cer-[A-Za-z0-9-]{1,64}$/.test(options.ceremony)) throw new UsageError('--ceremony must be a ceremony id (cer-…)');
   const { key, approverId } = await loadApproverKey(options.key);
@@ -94,13 +94,14 @@ export async function approve(options: { url: string; ceremony: string; key: str
   const after = posted.body as unknown as CeremonyJson;
   io.out(`approved as ${approverId}: ${after.progress}; state ${after.state}`);
   const rotationId = typeof action.rotationId === 'string' ? action.rotationId : undefined;
-  if (options.wait && rotationId && (after.state === 'approved' || after.state === 'executed')) return await follow(base, rotationId, io);
+  if (options.wait && rotationId && (after.state === 'approved' || after.state === 'executed')) return await follow(base, rotationId, io, (options.timeoutSeconds ?? 3600) * 1000);
   return 0;
 }
 
-/** Follows a rotation until it completes, with a progress bar on a TTY. */
-async function follow(base: string, rotationId: string, io: ApproveIo): Promise<number> {
+/** Follows a rotation until it is terminal or `timeoutMs` passed, with a progress bar on a TTY. */
+async function follow(base: string, rotationId: string, io: ApproveIo, timeoutMs: number): Promise<number> {
   const bar = progressBar(io.progress ?? process.stderr, `rotation ${rotationId} re-signing`);
+  const deadline = Date.now() + timeoutMs;
   for (;;) {
     const { status, body } = await request(`${base}/api/v1/rotations/${rotationId}`);
     if (status !== 200) {
@@ -115,8 +116,17 @@ async function follow(base: string, rotationId: string, io: ApproveIo): Promise<
       io.out(JSON.stringify(body));
       return p.failed > 0 ? 1 : 0;
     }
+    if (state === 'superseded') {
+      bar.finish(`rotation ${rotationId} superseded: its outgoing key ${printable(String(body.oldKeyId), 80)} was already replaced by another rotation; nothing was rotated`);
+      io.out(JSON.stringify(body));
+      return 1;
+    }
     if (state === 'cancelled' || state === 'expired') {
       bar.finish(`rotation ${rotationId} ${state}`);
+      return 1;
+    }
+    if (Date.now() >= deadline) {
+      bar.finish(`rotation ${rotationId} still ${printable(state, 40)} after ${Math.round(timeoutMs / 1000)} s; it goes on in the service (GET /api/v1/rotations/${rotationId})`);
       return 1;
     }
     await sleep(250);

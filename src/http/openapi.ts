@@ -213,7 +213,7 @@ export function openApiDocument(version: string) {
       },
       '/api/v1/rotations/{id}': {
         get: {
-          summary: 'A rotation: state (awaiting-approval|rotating|resigning|completed|cancelled|expired), keys and progress {resigned, remaining, failed}',
+          summary: 'A rotation: state (awaiting-approval|rotating|resigning|completed|superseded|cancelled|expired), keys and progress {resigned, remaining, failed}',
           responses: { '200': { description: 'The rotation.' }, '404': problem },
         },
       },

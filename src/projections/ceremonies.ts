@@ -7,7 +7,7 @@
  */
 import { CEREMONY_STREAM_PREFIX, type CeremonyEvent, type CeremonyStatus } from '../domain/ceremony.ts';
 import type { BundleEvent } from '../domain/bundle.ts';
-import type { JsonObject } from '../json.ts';
+import { isObject, type JsonObject } from '../json.ts';
 import { ROTATION_STREAM_PREFIX, type RotationEvent, type RotationKind } from '../domain/rotation.ts';
 import type { RecordedEvent } from '../store/event-store.ts';
 import type { Projection } from './projection.ts';
@@ -16,7 +16,8 @@ import type { ReadModelReader, ReadModelTx } from '../store/read-model.ts';
 const CEREMONIES = 'ceremonies';
 const ROTATIONS = 'rotations';
 
-export type RotationState = 'awaiting-approval' | 'rotating' | 'resigning' | 'completed' | 'cancelled' | 'expired';
+/** `superseded`: the ceremony executed after another rotation had already replaced its outgoing key. */
+export type RotationState = 'awaiting-approval' | 'rotating' | 'resigning' | 'completed' | 'superseded' | 'cancelled' | 'expired';
 
 export interface CeremonySummary {
   readonly ceremonyId: string;
@@ -88,9 +89,15 @@ function applyCeremony(tx: ReadModelTx, ceremonyId: string, event: CeremonyEvent
     case 'CeremonyApproved':
       next = { ...summary, state: 'approved' };
       break;
-    case 'CeremonyExecuted':
+    case 'CeremonyExecuted': {
       next = { ...summary, state: 'executed' };
+      // A rotation that never started because another one replaced its key ends here.
+      const result = event.data.result;
+      if (summary.rotationId && isObject(result) && result.superseded === 1) {
+        updateRotation(tx, summary.rotationId, (r) => (r.state === 'awaiting-approval' ? { ...r, state: 'superseded', completedAt: event.data.executedAt } : r));
+      }
       break;
+    }
     case 'CeremonyCancelled':
       next = { ...summary, state: 'cancelled' };
       if (summary.rotationId) updateRotation(tx, summary.rotationId, (r) => ({ ...r, state: 'cancelled' }));
@@ -128,7 +135,7 @@ export const ceremoniesProjection: Projection & {
   ceremonies(reader: ReadModelReader, limit?: number): CeremonySummary[];
 } = {
   name: CEREMONIES,
-  version: 1,
+  version: 2,
   eventTypes: ['CeremonyOpened', 'ApprovalRecorded', 'CeremonyApproved', 'CeremonyExecuted', 'CeremonyCancelled', 'CeremonyExpired', 'RotationStarted', 'KeyTransitionAttested', 'RotationCompleted', 'BundleResigned', 'BundleResignFailed'],
   apply(tx, e: RecordedEvent) {
     if (e.stream.startsWith(CEREMONY_STREAM_PREFIX)) {

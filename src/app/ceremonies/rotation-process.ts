@@ -14,6 +14,7 @@
  * instance) running the process again continues from wherever it stopped. A revocation re-signs
  * only what the revoked key signed at or after `compromisedSince`.
  */
+import type { LogService } from '../transparency/log-service.ts';
 import { envelopeJson, signEnvelope } from '../../crypto/dsse.ts';
 import { jcsBytes } from '../../crypto/jcs.ts';
 import { ATTESTATION_PAYLOAD_TYPE, keyTransitionStatement } from '../../domain/attestations.ts';
@@ -41,6 +42,11 @@ export interface RotationProcessDeps extends CommandContext {
   readonly logger: Logger;
   readonly metrics?: Metrics;
   readonly now: () => Date;
+  /**
+   * The transparency log: a rotation completes only once a signed checkpoint covers every leaf
+   * it appended, so each re-signed version is served with its inclusion proof from then on.
+   */
+  readonly log?: Pick<LogService, 'waitForCheckpoint' | 'reader'>;
 }
 
 type StartedRotation = RotationState & { readonly started: RotationStarted['data'] };
@@ -165,6 +171,13 @@ export class RotationProcess {
     return state;
   }
 
+  /** Waits until the log has folded everything committed so far and a checkpoint covers it. */
+  private async awaitCoveringCheckpoint(): Promise<void> {
+    if (!this.deps.log) return;
+    await this.deps.runtime?.waitFor(await this.deps.store.headPosition());
+    await this.deps.log.waitForCheckpoint(this.deps.log.reader.size());
+  }
+
   /** Steps 5 and 6: re-sign what the outgoing key signed, then complete (unless stopped first). */
   private async resignAndComplete(ceremony: OpenedCeremony, started: RotationStarted['data'], signal: AbortSignal): Promise<void> {
     const { rotationId } = started;
@@ -172,6 +185,8 @@ export class RotationProcess {
       { rotationId, ceremonyId: ceremony.ceremonyId, oldKeyId: started.oldKeyId, newKeyId: started.newKeyId, reason: ceremony.proposal.reason, since: started.resignSince },
       signal,
     );
+    if (signal.aborted) return;
+    await this.awaitCoveringCheckpoint();
     if (signal.aborted) return;
     // The read model counts every instance's re-signings; this instance's totals only its own.
     const summary = ceremoniesProjection.rotation(this.deps.readModel, rotationId);

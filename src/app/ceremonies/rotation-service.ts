@@ -8,6 +8,7 @@
  *   resigner.ts           — per-bundle verification and re-signing, in batches.
  * The composition root hands approvals to `execute` (`ceremonies.onApproved`).
  */
+import type { LogService } from '../transparency/log-service.ts';
 import type { CommandContext } from '../common/command-handler.ts';
 import type { KeyringService } from '../keys/keyring-service.ts';
 import type { Logger } from '../common/logger.ts';
@@ -31,6 +32,8 @@ export interface RotationServiceDeps extends CommandContext {
   readonly logger: Logger;
   readonly metrics?: Metrics;
   readonly now: () => Date;
+  /** The transparency log (a rotation completes once a checkpoint covers its re-signed versions). */
+  readonly log?: Pick<LogService, 'waitForCheckpoint' | 'reader'>;
   /** Bundles re-signed concurrently per batch (default 64). */
   readonly batchSize?: number;
   /** Pause between batches so live signing keeps the event loop (default 0: one macrotask turn). */
