@@ -88,6 +88,9 @@ interface Wiring {
   readonly afterBatch: (() => void)[];
 }
 
+/** How long start-up waits for the projections to fold the history before it resumes rotations. */
+const STARTUP_CATCH_UP_TIMEOUT_MS = 10 * 60_000;
+
 export async function startService(config: Config, options: { logger?: Logger; now?: () => Date } = {}): Promise<Service> {
   const logger = options.logger ?? createLogger(config.logLevel);
   const now = options.now ?? (() => new Date());
@@ -297,6 +300,9 @@ async function startTrust(w: Wiring, { store, readModel, keyStore }: Stores, run
     if (anchors.notify()) pickUpActiveKey(w, keyring, readModel);
   });
   anchors.notify();
+  // Resume from read models that reflect the whole history (after a projection's rebuild they
+  // are filled at start-up; until then an approved ceremony would look absent).
+  await runtime.waitFor(await store.headPosition(), STARTUP_CATCH_UP_TIMEOUT_MS);
   await rotations.resume();
   const expiry = setInterval(() => void ceremonies.expireDue().catch((err: unknown) => logger.warn({ message: (err as Error).message }, 'ceremony expiry sweep failed')), 60_000);
   expiry.unref();

@@ -14,7 +14,8 @@ import type { Projection } from './projection.ts';
 import type { ReadModelReader, ReadModelTx } from '../store/read-model.ts';
 
 const CEREMONIES = 'ceremonies';
-const ROTATIONS = 'rotations';
+/** Under the projection's name, so a rebuild clears it with the ceremonies. */
+const ROTATIONS = 'ceremonies.rotations';
 
 /** `superseded`: the ceremony executed after another rotation had already replaced its outgoing key. */
 export type RotationState = 'awaiting-approval' | 'rotating' | 'resigning' | 'completed' | 'superseded' | 'cancelled' | 'expired';

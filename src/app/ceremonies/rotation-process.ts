@@ -49,6 +49,19 @@ export interface RotationProcessDeps extends CommandContext {
   readonly log?: Pick<LogService, 'waitForCheckpoint' | 'reader'>;
 }
 
+/** How long completion waits for its covering checkpoint: above the longest checkpoint interval (60 s). */
+const COVERING_CHECKPOINT_TIMEOUT_MS = 90_000;
+
+/** Resolves when `p` settles or `signal` aborts, whichever is first (the rejection of `p` is kept). */
+function untilAborted(p: Promise<unknown>, signal: AbortSignal): Promise<unknown> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const onAbort = () => resolve(undefined);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
 type StartedRotation = RotationState & { readonly started: RotationStarted['data'] };
 const isStarted = (state: RotationState): state is StartedRotation => state.started !== null;
 
@@ -171,11 +184,14 @@ export class RotationProcess {
     return state;
   }
 
-  /** Waits until the log has folded everything committed so far and a checkpoint covers it. */
+  /**
+   * Waits until the log has folded everything committed so far and a checkpoint covers its
+   * content leaves (checkpoints are leaves too, but none is published for those alone).
+   */
   private async awaitCoveringCheckpoint(): Promise<void> {
     if (!this.deps.log) return;
     await this.deps.runtime?.waitFor(await this.deps.store.headPosition());
-    await this.deps.log.waitForCheckpoint(this.deps.log.reader.size());
+    await this.deps.log.waitForCheckpoint(this.deps.log.reader.state().contentSize, COVERING_CHECKPOINT_TIMEOUT_MS);
   }
 
   /** Steps 5 and 6: re-sign what the outgoing key signed, then complete (unless stopped first). */
@@ -186,7 +202,7 @@ export class RotationProcess {
       signal,
     );
     if (signal.aborted) return;
-    await this.awaitCoveringCheckpoint();
+    await untilAborted(this.awaitCoveringCheckpoint(), signal);
     if (signal.aborted) return;
     // The read model counts every instance's re-signings; this instance's totals only its own.
     const summary = ceremoniesProjection.rotation(this.deps.readModel, rotationId);
