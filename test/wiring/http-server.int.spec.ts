@@ -51,7 +51,7 @@ describe('http listener (int)', () => {
       await again.abort();
     });
 
-    it('answers a request that arrives after the failure with 503 not_ready without Retry-After', async () => {
+    it('closes an idle keep-alive connection, and any answer it still gets is 503 not_ready without Retry-After', async () => {
       const listener = await bindHttp('127.0.0.1', 0);
       const keepAlive = await openSocket(portOf(listener));
       sockets.push(keepAlive);
