@@ -48,7 +48,7 @@ describe('architecture (the repository as it is)', () => {
   });
 
   describe('when README.md and docs/*.md are read', () => {
-    it('points only inside the repository (no ../shared)', () => {
+    it('points only inside the repository (no sibling shared folder)', () => {
       const found = messages(checkDocs(readDocs()));
       expect(found, found.join('\n')).toEqual([]);
     });

