@@ -7,16 +7,21 @@
  * TUF-style chaining: a version made by a ceremony carries that ceremony's proposal and, as its
  * `signatures`, the approvers' Ed25519 signatures over the proposal's DSSE PAE. A consumer who
  * trusts version N checks N+1 with `verifyAnchorsSuccessor(N, N+1)`: a threshold of N's
- * approvers (counted once each) signed a proposal whose action is exactly the change from N to
- * N+1. Version 1 (the initial key and approvers) is trusted on first use, like a TUF root v1.
+ * approvers (counted once each, with N's threshold) and a threshold of N+1's own approvers (with
+ * N+1's threshold: TUF's rollover rule, governance.ts) signed a proposal whose action is exactly
+ * the change from N to N+1. The anchors decider applies the same check before it appends a
+ * version, so the service cannot publish one that verifiers refuse. Version 1 (the initial key
+ * and approvers) is trusted on first use, like a TUF root v1.
  */
 import { decodeBase64Strict } from '../crypto/dsse.ts';
 import { ed25519Verify, isEd25519Spki, publicKeyFromSpki } from '../crypto/ed25519.ts';
 import { jcs } from '../crypto/jcs.ts';
 import { isObject } from '../json.ts';
 import { isCeremonyActionType, parseCeremonyAction, type CeremonyAction, type CeremonyThresholds } from './ceremony-action.ts';
-import { approvalMessage, proposalDigest, thresholdFor, type CeremonyProposal } from './ceremony.ts';
+import { approvalMessage, proposalDigest, type CeremonyProposal } from './ceremony.ts';
 import type { Decider, DomainEvent } from './decider.ts';
+import { neededApprovals, standing, type Governance } from './governance.ts';
+import { LedgerError } from '../errors.ts';
 import { parseRfc3339 } from './instant.ts';
 
 export const ANCHORS_STREAM = 'anchors';
@@ -73,24 +78,45 @@ export type PublishAnchors = {
 const sameContent = (a: AnchorsDocument, c: PublishAnchors): boolean =>
   jcs(a.keys) === jcs(c.keys) && jcs(a.approvers) === jcs(c.approvers) && jcs(a.thresholds) === jcs(c.thresholds) && (a.ceremony?.ceremonyId ?? null) === (c.ceremony?.ceremonyId ?? null);
 
+/** The governance (approvers and thresholds) a version puts in force. */
+export function governanceOf(doc: Pick<AnchorsDocument, 'version' | 'approvers' | 'thresholds'>): Governance {
+  const approvers: Record<string, string> = {};
+  for (const [id, a] of Object.entries(doc.approvers)) approvers[id] = a.rawBytes;
+  return { version: doc.version, approvers, thresholds: doc.thresholds };
+}
+
 export const anchorsDecider: Decider<AnchorsState, PublishAnchors, AnchorsEvent> = {
   initialState: () => ({ latest: null }),
   evolve: (_state, event) => ({ latest: event.data }),
   decide(command, state) {
     // Publishing what is already the latest version decides nothing (safe to repeat after a crash).
     if (state.latest && sameContent(state.latest, command)) return [];
-    const doc: AnchorsDocument = {
-      version: (state.latest?.version ?? 0) + 1,
-      issuedAt: command.time,
-      keys: command.keys,
-      approvers: command.approvers,
-      thresholds: command.thresholds,
-      ceremony: command.ceremony,
-      signatures: command.signatures,
-    };
+    const doc = nextDocument(command, state);
+    if (state.latest) {
+      // The check every verifier applies: a version that fails it is never published.
+      const check = verifyAnchorsSuccessor(state.latest, doc);
+      if (!check.ok) {
+        throw new LedgerError('key_state_conflict', `anchors version ${doc.version} would not verify against version ${state.latest.version}: ${check.reasons.join('; ')}`, {
+          reason: 'anchors_successor_invalid',
+          version: doc.version,
+        });
+      }
+    }
     return [{ type: 'AnchorsPublished', data: doc }];
   },
 };
+
+function nextDocument(command: PublishAnchors, state: AnchorsState): AnchorsDocument {
+  return {
+    version: (state.latest?.version ?? 0) + 1,
+    issuedAt: command.time,
+    keys: command.keys,
+    approvers: command.approvers,
+    thresholds: command.thresholds,
+    ceremony: command.ceremony,
+    signatures: command.signatures,
+  };
+}
 
 // ---------------------------------------------------------------------------------------------
 // Verification of a successor version
@@ -186,8 +212,6 @@ export function verifyAnchorsSuccessor(prev: AnchorsDocument, next: AnchorsDocum
     digestOk = false;
   }
   if (!digestOk) reasons.push('proposalDigest is not the SHA-256 of the proposal');
-  const approverIds = Object.keys(prev.approvers);
-  const threshold = thresholdFor(proposal.action.type, approverIds.length, prev.thresholds[proposal.action.type]);
   const message = approvalMessage(proposal);
   const signedBy = new Set<string>();
   for (const s of Array.isArray(next.signatures) ? next.signatures : []) {
@@ -197,9 +221,12 @@ export function verifyAnchorsSuccessor(prev: AnchorsDocument, next: AnchorsDocum
     const sig = typeof s.sig === 'string' ? decodeBase64Strict(s.sig) : undefined;
     if (spki && isEd25519Spki(spki) && sig && ed25519Verify(publicKeyFromSpki(spki), message, sig)) signedBy.add(s.keyid);
   }
-  if (signedBy.size < threshold) reasons.push(`signed by ${signedBy.size}/${threshold} approvers of version ${prev.version}`);
   const action = parseCeremonyAction(proposal.action);
-  if (action) checkChange(prev, next, action, reasons);
-  else reasons.push(`the proposal's ${proposal.action.type} action lacks a parameter or has a mistyped one`);
-  return { ok: reasons.length === 0, reasons, signedBy: [...signedBy].sort(), threshold };
+  if (!action) return { ok: false, reasons: [...reasons, `the proposal's ${proposal.action.type} action lacks a parameter or has a mistyped one`], signedBy: [...signedBy].sort(), threshold: 0 };
+  // Both halves of the rollover rule, computed as the ceremony computed them before executing.
+  const rule = standing(governanceOf(prev), action, signedBy);
+  if (rule.counted.length < rule.threshold) reasons.push(`signed by ${rule.counted.length}/${rule.threshold} approvers of version ${prev.version}`);
+  if (rule.nextCounted < rule.nextThreshold) reasons.push(`signed by ${rule.nextCounted}/${rule.nextThreshold} of version ${next.version}'s own approvers`);
+  checkChange(prev, next, action, reasons);
+  return { ok: reasons.length === 0, reasons, signedBy: [...signedBy].sort(), threshold: neededApprovals(rule) };
 }

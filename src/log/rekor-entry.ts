@@ -5,9 +5,20 @@
  * served as a bundle that Sigstore verifiers check with their own Rekor v2 code. Any other event's
  * leaf is the JCS of `{stream, revision, type, data}`. Pure: the same event always gives the same
  * bytes, on every replica.
+ *
+ * Bounded leaves: a C2SP entry bundle prefixes each entry with a uint16 length, so a leaf has at
+ * most 65535 bytes. An event whose leaf by the rule above would be longer (a large anchors
+ * document, a large event of any kind) has instead the *digest leaf*: the JCS of
+ * `{dataSha256, revision, stream, type}`, `dataSha256` being the lowercase hex SHA-256 of the JCS
+ * of the event's `data` (the event itself stays readable from the audit route). Every leaf at
+ * most 65535 bytes keeps exactly its bytes, so logs that existed before this rule are unchanged.
+ * A digest leaf is bounded by a constant: with the store's limits (stream name ≤ 256 UTF-16 code
+ * units, type ≤ 128 ASCII characters, revision a safe integer) it has at most 1100 bytes. It cannot
+ * equal any other leaf: a full leaf has a `data` key (or is a Rekor entry), a digest leaf not.
  */
 import { sha256 } from '../crypto/hash.ts';
 import { jcsBytes } from '../crypto/jcs.ts';
+import { MAX_ENTRY_BYTES } from './tiles.ts';
 
 export const REKOR_DSSE_KIND = 'dsse';
 export const REKOR_DSSE_API_VERSION = '0.0.2';
@@ -57,7 +68,25 @@ export function rekorDsseEntry(envelope: EnvelopeLike, publicKeyOf: (keyId: stri
   };
 }
 
-/** The leaf bytes of one event (SPEC §3). */
+/** The longest leaf: what one entry of a C2SP entry bundle holds. */
+export const MAX_LEAF_BYTES = MAX_ENTRY_BYTES;
+
+/**
+ * The digest leaf of an event whose full leaf would exceed MAX_LEAF_BYTES: the JCS of
+ * `{dataSha256, revision, stream, type}`; `dataSha256` is the lowercase hex SHA-256 of the JCS of
+ * the event's data.
+ */
+export function digestLeafOf(stream: string, revision: number, type: string, dataSha256: string): Buffer {
+  return jcsBytes({ dataSha256, revision, stream, type });
+}
+
+/** `full` when it fits an entry bundle, else the event's digest leaf (the data's JCS computed only then). */
+function bounded(full: Buffer, stream: string, revision: number, type: string, canonicalData: () => Uint8Array | string): Buffer {
+  if (full.length <= MAX_LEAF_BYTES) return full;
+  return digestLeafOf(stream, revision, type, sha256(canonicalData()).toString('hex'));
+}
+
+/** The leaf bytes of one event (SPEC §3), at most MAX_LEAF_BYTES long. */
 export function leafDataOf(
   event: { readonly stream: string; readonly revision: number; readonly type: string; readonly data: unknown },
   publicKeyOf: (keyId: string) => string | undefined,
@@ -68,16 +97,19 @@ export function leafDataOf(
     // The entry is built with its keys in JCS order and holds only ASCII strings (base64 and
     // fixed names), so JSON.stringify already gives its RFC 8785 bytes; anything else goes
     // through the full canonicaliser (tested equal in test/log/rekor-entry.unit.spec.ts).
-    if (envelope.signatures.every((s) => BASE64_RE.test(s.sig))) return Buffer.from(JSON.stringify(entry), 'utf8');
-    return jcsBytes(entry);
+    const full = envelope.signatures.every((s) => BASE64_RE.test(s.sig)) ? Buffer.from(JSON.stringify(entry), 'utf8') : jcsBytes(entry);
+    return bounded(full, event.stream, event.revision, event.type, () => jcsBytes(event.data));
   }
-  return jcsBytes({ stream: event.stream, revision: event.revision, type: event.type, data: event.data });
+  const full = jcsBytes({ stream: event.stream, revision: event.revision, type: event.type, data: event.data });
+  return bounded(full, event.stream, event.revision, event.type, () => jcsBytes(event.data));
 }
 
 /**
  * The leaf bytes of a non-envelope event whose data is already canonical JSON text (as the SQLite
- * store keeps it): the JCS of {data, revision, stream, type} without re-canonicalising `data`.
+ * store keeps it): the JCS of {data, revision, stream, type} without re-canonicalising `data`, or
+ * its digest leaf when that is longer than MAX_LEAF_BYTES (the same bytes as leafDataOf).
  */
 export function leafTextOfCanonical(stream: string, revision: number, type: string, dataJson: string): Buffer {
-  return Buffer.from(`{"data":${dataJson},"revision":${revision},"stream":${JSON.stringify(stream)},"type":${JSON.stringify(type)}}`, 'utf8');
+  const full = Buffer.from(`{"data":${dataJson},"revision":${revision},"stream":${JSON.stringify(stream)},"type":${JSON.stringify(type)}}`, 'utf8');
+  return bounded(full, stream, revision, type, () => dataJson);
 }

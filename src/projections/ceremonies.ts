@@ -90,6 +90,10 @@ function applyCeremony(tx: ReadModelTx, ceremonyId: string, event: CeremonyEvent
     case 'CeremonyApproved':
       next = { ...summary, state: 'approved' };
       break;
+    case 'CeremonyReevaluated':
+      // The anchors changed while it was open: its standing under the new version.
+      next = { ...summary, state: event.data.state, threshold: event.data.threshold, approvals: event.data.counted.length };
+      break;
     case 'CeremonyExecuted': {
       next = { ...summary, state: 'executed' };
       // A rotation that never started because another one replaced its key ends here.
@@ -137,7 +141,7 @@ export const ceremoniesProjection: Projection & {
 } = {
   name: CEREMONIES,
   version: 2,
-  eventTypes: ['CeremonyOpened', 'ApprovalRecorded', 'CeremonyApproved', 'CeremonyExecuted', 'CeremonyCancelled', 'CeremonyExpired', 'RotationStarted', 'KeyTransitionAttested', 'RotationCompleted', 'BundleResigned', 'BundleResignFailed'],
+  eventTypes: ['CeremonyOpened', 'ApprovalRecorded', 'CeremonyApproved', 'CeremonyReevaluated', 'CeremonyExecuted', 'CeremonyCancelled', 'CeremonyExpired', 'RotationStarted', 'KeyTransitionAttested', 'RotationCompleted', 'BundleResigned', 'BundleResignFailed'],
   apply(tx, e: RecordedEvent) {
     if (e.stream.startsWith(CEREMONY_STREAM_PREFIX)) {
       applyCeremony(tx, e.stream.slice(CEREMONY_STREAM_PREFIX.length), { type: e.type, data: e.data } as unknown as CeremonyEvent);

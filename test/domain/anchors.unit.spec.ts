@@ -57,19 +57,41 @@ describe('anchorsDecider (unit)', () => {
       spec.given([published(v1), published(v2)]).when(publishRotated).thenNothingHappened();
     });
 
-    it('publishes again when another ceremony made the same content', () => {
+  });
+
+  describe('when the next version would not verify against the latest', () => {
+    it('refuses it with the reasons verifiers would give, and appends nothing', () => {
+      // Another ceremony naming the same change: the key it adds is already there.
       spec
         .given([published(v1), published(v2)])
         .when({ ...publishRotated, ceremony: { ...ceremony, ceremonyId: 'c-2' } })
-        .thenEvents((events) => expect(events.map((e) => e.data.version)).toEqual([3]));
+        .thenThrows('key_state_conflict', 'anchors_successor_invalid');
+      // Approved by one approver where the threshold is two.
+      spec
+        .given([published(v1)])
+        .when({ ...publishRotated, signatures: [approve(APPROVERS[0]!)] })
+        .thenThrows('key_state_conflict', 'anchors_successor_invalid');
     });
   });
-
-  // The decider has no refusal: the services publish what a ceremony decided, and consumers
-  // check each version against its predecessor with verifyAnchorsSuccessor.
 });
 
 describe('verifyAnchorsSuccessor (unit)', () => {
+  describe('when a version removes an approver (TUF rollover)', () => {
+    const removed = APPROVERS[2]!;
+    const p: CeremonyProposal = { ...proposal, action: { type: 'remove-approver', approverId: removed.id } };
+    const sig = (a: (typeof APPROVERS)[number]) => ({ keyid: a.id, sig: ed25519Sign(a.privateKey, approvalMessage(p)).toString('base64') });
+    const prev: AnchorsDocument = { ...v1, thresholds: { 'remove-approver': 2 } };
+    const { [removed.id]: _gone, ...remaining } = approvers;
+    const next = (signatures: { keyid: string; sig: string }[]): AnchorsDocument => ({ ...prev, version: 2, approvers: remaining, ceremony: { ceremonyId: 'c-9', proposal: p, proposalDigest: proposalDigest(p) }, signatures });
+
+    it('needs a threshold of the approvers the new version keeps, not only of the previous ones', () => {
+      const byRemovedToo = verifyAnchorsSuccessor(prev, next([sig(APPROVERS[0]!), sig(removed)]));
+      expect(byRemovedToo.ok).toBe(false);
+      expect(byRemovedToo.reasons).toEqual(["signed by 1/2 of version 2's own approvers"]);
+      expect(verifyAnchorsSuccessor(prev, next([sig(APPROVERS[0]!), sig(APPROVERS[1]!)])).ok).toBe(true);
+    });
+  });
+
   describe('when a threshold of the previous approvers approved exactly this change', () => {
     it('accepts the successor and names who signed', () => {
       expect(verifyAnchorsSuccessor(v1, v2)).toEqual({ ok: true, reasons: [], signedBy: [APPROVERS[0]!.id, APPROVERS[1]!.id].sort(), threshold: 2 });

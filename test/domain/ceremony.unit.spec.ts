@@ -23,6 +23,7 @@ import {
   type CeremonyProposal,
   type MarkExecuted,
 } from '../../src/domain/ceremony.ts';
+import type { Governance } from '../../src/domain/governance.ts';
 import { parseCeremonyAction } from '../../src/domain/ceremony-action.ts';
 import { fold } from '../../src/domain/decider.ts';
 import { DeciderSpecification, refusalOf } from '../support/decider.ts';
@@ -63,8 +64,15 @@ const spec = DeciderSpecification.for(ceremonyDecider);
 const SNAPSHOT = [...ENROLLED].sort((x, y) => (x.approverId < y.approverId ? -1 : 1));
 
 const sign = (who: TestApprover, p: CeremonyProposal = proposal()): string => ed25519Sign(who.privateKey, approvalMessage(p)).toString('base64');
-const open = (threshold = 2, p: CeremonyProposal = proposal()): CeremonyCommand => ({ type: 'OpenCeremony', ceremonyId: 'c-1', proposal: p, threshold, approvers: ENROLLED });
-const approve = (who: TestApprover, time = T1, signature = sign(who)): Approve => ({ type: 'Approve', approverId: who.approverId, signature, time });
+/** Anchors version `version` with `approvers` enrolled and the rotate-key threshold `threshold`. */
+const governance = (threshold = 2, approvers: readonly TestApprover[] = [A, B, C], version = 1, thresholds: Governance['thresholds'] = {}): Governance => ({
+  version,
+  approvers: Object.fromEntries(approvers.map((a) => [a.approverId, a.publicKey])),
+  thresholds: { 'rotate-key': threshold, ...thresholds },
+});
+const open = (threshold = 2, p: CeremonyProposal = proposal(), g: Governance = governance(threshold)): CeremonyCommand => ({ type: 'OpenCeremony', ceremonyId: 'c-1', proposal: p, governance: g });
+const approve = (who: TestApprover, time = T1, signature = sign(who), g: Governance = governance()): Approve => ({ type: 'Approve', approverId: who.approverId, signature, time, governance: g });
+const reevaluate = (g: Governance, time = T2): CeremonyCommand => ({ type: 'Reevaluate', time, governance: g });
 const markExecuted = (time: string, result: MarkExecuted['result']): MarkExecuted => ({ type: 'MarkExecuted', time, result });
 const cancel = (reason: string, time: string): CeremonyCommand => ({ type: 'Cancel', reason, actor: 'admin', time });
 
@@ -77,10 +85,11 @@ const opened = (threshold = 2, p: CeremonyProposal = proposal()): CeremonyOpened
     threshold,
     approvers: SNAPSHOT.map((a) => a.approverId),
     approverKeys: Object.fromEntries(SNAPSHOT.map((a) => [a.approverId, a.publicKey])),
+    anchorsVersion: 1,
   },
 });
-const recorded = (who: TestApprover, time = T1, signature = sign(who)): ApprovalRecorded => ({ type: 'ApprovalRecorded', data: { approverId: who.approverId, signature, approvedAt: time } });
-const approved = (time: string, ...who: TestApprover[]): CeremonyApproved => ({ type: 'CeremonyApproved', data: { approvedAt: time, approverIds: who.map((a) => a.approverId) } });
+const recorded = (who: TestApprover, time = T1, signature = sign(who), anchorsVersion = 1): ApprovalRecorded => ({ type: 'ApprovalRecorded', data: { approverId: who.approverId, signature, approvedAt: time, anchorsVersion } });
+const approved = (time: string, ...who: TestApprover[]): CeremonyApproved => ({ type: 'CeremonyApproved', data: { approvedAt: time, approverIds: who.map((a) => a.approverId).sort(), anchorsVersion: 1 } });
 const executed = (time: string, result: CeremonyExecuted['data']['result']): CeremonyExecuted => ({ type: 'CeremonyExecuted', data: { executedAt: time, result } });
 const expired = (time: string): CeremonyEvent => ({ type: 'CeremonyExpired', data: { expiredAt: time } });
 const cancelled = (reason: string, time: string): CeremonyEvent => ({ type: 'CeremonyCancelled', data: { cancelledAt: time, reason, actor: 'admin' } });
@@ -190,7 +199,7 @@ describe('ceremony (unit)', () => {
     it('counts once when the history repeats an approval', () => {
       spec
         .given([opened(3), recorded(A), recorded(A, T2)])
-        .when(approve(B, T2))
+        .when(approve(B, T2, sign(B), governance(3)))
         .thenState((state) => {
           expect(state.state).toBe('partially-approved');
           expect(state.approvals.map((a) => a.approverId)).toEqual([A.approverId, B.approverId]);
@@ -200,7 +209,7 @@ describe('ceremony (unit)', () => {
 
   describe('when an approval cannot be verified', () => {
     const pending = spec.given([opened()]);
-    it('rejects an approver outside the snapshot', () => {
+    it('rejects an approver not enrolled in the anchors in force', () => {
       pending.when(approve(OUTSIDER)).thenThrows('approval_rejected', 'not_enrolled');
     });
     it('rejects a signature made by another key', () => {
@@ -300,6 +309,115 @@ describe('ceremony (unit)', () => {
       expect(unreachableThresholds({}, 1)).toEqual(['rotate-key', 'revoke-key', 'update-anchors']);
       // Approver changes are capped at the approvers there are, so they stay reachable.
       expect(unreachableThresholds({ 'rotate-key': 4, 'update-anchors': 1, 'enroll-approver': 9 }, 3)).toEqual(['rotate-key']);
+    });
+  });
+
+  describe('when an approver is removed while the ceremony is open (finding 1)', () => {
+    const withoutC = governance(2, [A, B], 2);
+
+    it('refuses an approval by the removed approver', () => {
+      spec.given([opened()]).when(approve(C, T1, sign(C), withoutC)).thenThrows('approval_rejected', 'not_enrolled');
+    });
+
+    it('no longer counts an approval the removed approver made before', () => {
+      spec.given([opened(), recorded(C)]).when(approve(A, T2, sign(A), withoutC)).then([{ ...recorded(A, T2), data: { ...recorded(A, T2).data, anchorsVersion: 2 } }]);
+    });
+
+    it('re-evaluates an approved ceremony back to partially approved, saying why', () => {
+      spec
+        .given([opened(), recorded(A), recorded(C), approved(T1, A, C)])
+        .when(reevaluate(withoutC))
+        .thenState((state) => {
+          expect(state.state).toBe('partially-approved');
+          expect(state.approverIds).toEqual([]);
+          expect(state.anchorsVersion).toBe(2);
+          expect(state.reevaluation?.dropped).toEqual([C.approverId]);
+          expect(state.reevaluation?.reason).toMatch(/anchors version 2.*no longer count/);
+          expect(state.approvers.map((a) => a.approverId)).toEqual([A, B].map((a) => a.approverId).sort());
+        });
+      spec.given([opened(), recorded(A), recorded(C), approved(T1, A, C)]).when(reevaluate(withoutC)).then([expect.objectContaining({ type: 'CeremonyReevaluated' }) as never]);
+    });
+
+    it('refuses to execute it once re-evaluated', () => {
+      const history = [opened(), recorded(A), recorded(C), approved(T1, A, C)];
+      const [event] = ceremonyDecider.decide(reevaluate(withoutC) as never, fold(ceremonyDecider, history));
+      spec.given([...history, event!]).when(markExecuted(AFTER, {})).thenThrows('key_state_conflict', 'not_approved');
+    });
+
+    it('accepts an approver enrolled after opening', () => {
+      const D = newApprover();
+      spec.given([opened(), recorded(A)]).when(approve(D, T2, sign(D), governance(2, [A, B, C, D], 2))).thenState((state) => expect(state.state).toBe('approved'));
+    });
+  });
+
+  describe('when a threshold is raised while the ceremony is open (finding 2)', () => {
+    const raised = governance(3, [A, B, C], 2);
+
+    it('needs the new threshold for approvals made after the raise', () => {
+      spec
+        .given([opened(), recorded(A)])
+        .when(approve(B, T2, sign(B), raised))
+        .thenState((state) => expect(state.state).toBe('partially-approved'));
+    });
+
+    it('re-evaluates an approved ceremony under the raised threshold', () => {
+      spec
+        .given([opened(), recorded(A), recorded(B), approved(T1, A, B)])
+        .when(reevaluate(raised))
+        .thenState((state) => {
+          expect(state.state).toBe('partially-approved');
+          expect(state.threshold).toBe(3);
+          expect(approvalProgress(state)).toBe('approved by 2/3 approvers');
+        });
+    });
+
+    it('voids a ceremony the new anchors make impossible to approve', () => {
+      spec
+        .given([opened(), recorded(A)])
+        .when(reevaluate(governance(4, [A, B, C], 2)))
+        .thenState((state) => {
+          expect(state.state).toBe('cancelled');
+          expect(state.cancelledBy).toBe('system:governance');
+          expect(state.cancelReason).toMatch(/voided: anchors version 2/);
+        });
+    });
+
+    it('decides nothing when the new anchors leave its standing as it was', () => {
+      spec.given([opened(), recorded(A)]).when(reevaluate(governance(2, [A, B, C], 2))).thenNothingHappened();
+    });
+
+    it('refuses an approval decided under anchors older than the ceremony has seen', () => {
+      spec.given([opened(), recorded(A, T1, sign(A), 2)]).when(approve(B, T2, sign(B), governance(2, [A, B, C], 1))).thenThrows('key_state_conflict', 'stale_anchors');
+    });
+  });
+
+  describe('when the ceremony changes the approvers (TUF rollover)', () => {
+    const removeC = { type: 'remove-approver', approverId: C.approverId } as const;
+    const p = { ...proposal(), action: removeC } as CeremonyProposal;
+    const g = governance(2, [A, B, C], 1, { 'remove-approver': 2 });
+
+    it('does not let the removed approver carry its own removal', () => {
+      const history = [{ ...opened(2, p) }];
+      spec
+        .given(history)
+        .when(approve(A, T1, sign(A, p), g))
+        .thenState((state) => expect(state.state).toBe('partially-approved'));
+      // A and C are 2 of version 1's approvers, but only 1 of the 2 the next version keeps.
+      const afterA = [...history, recorded(A, T1, sign(A, p))];
+      spec
+        .given(afterA)
+        .when(approve(C, T2, sign(C, p), g))
+        .thenState((state) => expect(state.state).toBe('partially-approved'));
+      spec
+        .given(afterA)
+        .when(approve(B, T2, sign(B, p), g))
+        .thenState((state) => expect(state.state).toBe('approved'));
+    });
+  });
+
+  describe('when an approved ceremony reaches its expiry', () => {
+    it('does not expire: it is executing', () => {
+      spec.given([opened(), recorded(A), recorded(B), approved(T1, A, B)]).when({ type: 'Expire', time: AFTER }).thenNothingHappened();
     });
   });
 

@@ -6,10 +6,19 @@
  * Each ends with the ceremony marked executed. Execution is single flight per ceremony on this
  * instance; across instances every step is idempotent, so two executing the same ceremony agree.
  * A failed execution is logged and resumes at the next start (`resume`) or approval.
+ *
+ * Governance: the part of an execution that changes keys, approvers or anchors runs under one
+ * lock on this instance (one ceremony at a time), and starts by checking the ceremony against the
+ * anchors version the store holds now — not the one it was approved under. A ceremony that no
+ * longer stands (an approver was removed, a threshold raised) is re-evaluated instead of
+ * executed. After a version that changed approvers or thresholds, every open ceremony is
+ * re-evaluated. Across instances the anchors decider is the last line: it refuses to append a
+ * version that `verifyAnchorsSuccessor` would refuse.
  */
 import { APPROVERS_STREAM, approversDecider, type ApproversCommand } from '../../domain/approvers.ts';
 import type { EnrollApproverAction, RemoveApproverAction } from '../../domain/ceremony-action.ts';
-import { isOpened, type OpenedCeremony } from '../../domain/ceremony.ts';
+import { governanceOf } from '../../domain/anchors.ts';
+import { isOpened, standingOf, type OpenedCeremony } from '../../domain/ceremony.ts';
 import { isLedgerError } from '../../errors.ts';
 import { ceremoniesProjection } from '../../projections/ceremonies.ts';
 import type { ReadModelReader } from '../../store/read-model.ts';
@@ -27,9 +36,15 @@ export interface CeremonyExecutorDeps extends CommandContext {
   readonly logger: Logger;
 }
 
+type GovernedOutcome =
+  | { readonly kind: 'rotation'; readonly ceremony: OpenedCeremony; readonly rotation: NonNullable<Awaited<ReturnType<RotationProcess['transition']>>> }
+  | { readonly kind: 'governance' };
+
 export class CeremonyExecutor {
   private readonly running = new Map<string, Promise<void>>();
   private readonly stopping = new AbortController();
+  /** The tail of the governed sections run so far: each waits for the previous one. */
+  private governedTail: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly deps: CeremonyExecutorDeps,
@@ -61,33 +76,75 @@ export class CeremonyExecutor {
     return p;
   }
 
-  /** At start-up: executes approved ceremonies and finishes rotations that did not complete. */
+  /**
+   * At start-up: re-evaluates open ceremonies under the anchors in force (a crash may have come
+   * between a governance change and their re-evaluation), executes approved ceremonies and
+   * finishes rotations that did not complete.
+   */
   resume(): void {
+    void this.governed(() => this.deps.ceremonies.reevaluateOpen()).catch((err: unknown) => {
+      this.deps.logger.error({ code: isLedgerError(err) ? err.code : 'internal', message: (err as Error)?.message }, 'could not re-evaluate open ceremonies at start-up');
+    });
     const ids = new Set(this.deps.ceremonies.approvedPending());
     for (const r of ceremoniesProjection.rotations(this.deps.readModel)) if (r.state === 'rotating' || r.state === 'resigning') ids.add(r.ceremonyId);
     for (const id of ids) void this.execute(id);
   }
 
+  /** Runs `fn` once every governed section started before it on this instance has ended. */
+  private governed<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.governedTail.then(fn, fn);
+    this.governedTail = run.catch(() => undefined);
+    return run;
+  }
+
   private async executeOnce(ceremonyId: string): Promise<void> {
+    const outcome = await this.governed(() => this.executeGoverned(ceremonyId));
+    if (!outcome) return;
+    if (outcome.kind === 'rotation') return this.rotations.finish(outcome.ceremony, outcome.rotation, this.stopping.signal);
+    // Approvers or thresholds changed: every open ceremony stands anew (some may now execute).
+    await this.deps.ceremonies.reevaluateOpen();
+  }
+
+  /** The governed part: checked against the anchors in force, then keys, approvers and anchors change. */
+  private async executeGoverned(ceremonyId: string): Promise<GovernedOutcome | undefined> {
     const ceremony = await this.deps.ceremonies.state(ceremonyId);
     // An executed ceremony runs again only to finish what it started (a rotation's re-signing).
-    if (!isOpened(ceremony) || (ceremony.state !== 'approved' && ceremony.state !== 'executed')) return;
+    if (!isOpened(ceremony) || (ceremony.state !== 'approved' && ceremony.state !== 'executed')) return undefined;
+    if (ceremony.state === 'approved' && !(await this.stillStands(ceremony))) return undefined;
     const { action } = ceremony.proposal;
+    if (action.type === 'rotate-key' || action.type === 'revoke-key') {
+      const rotation = await this.rotations.transition(ceremony, action);
+      return rotation ? { kind: 'rotation', ceremony, rotation } : undefined;
+    }
+    if (ceremony.state === 'executed') return undefined;
     switch (action.type) {
-      case 'rotate-key':
-      case 'revoke-key':
-        return this.rotations.run(ceremony, action, this.stopping.signal);
       case 'update-anchors':
         await this.steps.publishAnchors(ceremony, action.thresholds);
         await this.steps.markExecuted(ceremony, { anchorsVersion: this.deps.anchors.latest()?.version ?? null });
-        return;
+        return { kind: 'governance' };
       case 'enroll-approver':
       case 'remove-approver':
         await this.changeApprovers(ceremony, action);
         await this.steps.publishAnchors(ceremony);
         await this.steps.markExecuted(ceremony, { approverId: action.approverId });
-        return;
+        return { kind: 'governance' };
     }
+  }
+
+  /**
+   * Whether an approved ceremony still stands under the anchors version the store holds now
+   * (its own version, when a crash came between publishing it and marking it executed, counts
+   * as standing). When it does not, it is re-evaluated under that version instead.
+   */
+  private async stillStands(ceremony: OpenedCeremony): Promise<boolean> {
+    const inForce = await this.deps.anchors.inForce();
+    if (inForce.ceremony?.ceremonyId === ceremony.ceremonyId) return true;
+    const governance = governanceOf(inForce);
+    const now = standingOf(ceremony, governance);
+    if (now.approved) return true;
+    this.deps.logger.warn({ ceremonyId: ceremony.ceremonyId, anchorsVersion: governance.version, reasons: now.reasons }, 'an approved ceremony no longer stands under the anchors in force: re-evaluated, not executed');
+    await this.deps.ceremonies.run(ceremony.ceremonyId, { type: 'Reevaluate', time: this.steps.time(), governance }, 'system:governance');
+    return false;
   }
 
   private async changeApprovers(ceremony: OpenedCeremony, action: EnrollApproverAction | RemoveApproverAction): Promise<void> {

@@ -8,11 +8,12 @@
  * approver enrolment, the approver id. The proposal is then fixed: approvals sign its DSSE PAE.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
+import type { CeremonyAction } from '../../domain/ceremony-action.ts';
 import {
   approvalProgress,
   ceremonyDecider,
   ceremonyStream,
-  thresholdFor,
+  isOpened,
   type CeremonyActionType,
   type CeremonyCommand,
   type CeremonyProposal,
@@ -31,6 +32,7 @@ import type { KeyringService } from '../keys/keyring-service.ts';
 import type { Logger } from '../common/logger.ts';
 import { parseApprovalRequest, parseCancelReason, type CeremonyParams } from './ceremony-request.ts';
 import { completeAction } from './complete-action.ts';
+import { incomingKeyOf, PendingKeys } from './pending-keys.ts';
 
 // The HTTP routes read request bodies with these parsers (they live in ceremony-request.ts).
 export { parseOpenRequest, parseRotationRequest } from './ceremony-request.ts';
@@ -50,6 +52,12 @@ export interface CeremonyView {
   readonly progress: string;
   readonly executedAt: string | null;
   readonly result: unknown;
+  /** The anchors version it was last decided under (null for ceremonies from before this was recorded). */
+  readonly anchorsVersion: number | null;
+  /** Why its standing last changed when the anchors changed while it was open; null when it never did. */
+  readonly reevaluation: { readonly at: string; readonly anchorsVersion: number; readonly reason: string; readonly dropped: readonly string[] } | null;
+  /** Who cancelled it and why (`system:governance` when new anchors voided it). */
+  readonly cancelled: { readonly at: string; readonly by: string; readonly reason: string } | null;
 }
 
 export interface CeremonyServiceDeps extends CommandContext {
@@ -74,8 +82,12 @@ const noSuchCeremony = () => new LedgerError('not_found', 'no such ceremony (ids
 
 export class CeremonyService {
   private readonly approvedListeners: ((ceremonyId: string) => void)[] = [];
+  /** Incoming keys of ceremonies that end without executing are destroyed through this. */
+  readonly keys: PendingKeys;
 
-  constructor(private readonly deps: CeremonyServiceDeps) {}
+  constructor(private readonly deps: CeremonyServiceDeps) {
+    this.keys = new PendingKeys(deps);
+  }
 
   /** Calls `listener` (not awaited) each time a ceremony reaches `approved` on this instance. */
   onApproved(listener: (ceremonyId: string) => void): void {
@@ -111,6 +123,9 @@ export class CeremonyService {
       progress: approvalProgress(state),
       executedAt: state.executedAt,
       result: state.result,
+      anchorsVersion: state.anchorsVersion,
+      reevaluation: state.reevaluation,
+      cancelled: state.cancelledAt !== null ? { at: state.cancelledAt, by: state.cancelledBy ?? '', reason: state.cancelReason ?? '' } : null,
     };
   }
 
@@ -130,30 +145,32 @@ export class CeremonyService {
       const existing = await this.state(ceremonyId);
       if (existing.ceremonyId) return this.view(existing);
     }
-    const approvers = await this.deps.approvers.list();
-    const threshold = thresholdFor(type, approvers.length, this.deps.anchors.thresholds()[type]);
-    // Refuse before a new key is generated for a ceremony that could never be approved.
-    if (threshold > approvers.length) {
-      throw new LedgerError('invalid_request', `threshold ${threshold} cannot be reached with ${approvers.length} enrolled approvers`, { reason: 'threshold_unreachable' });
-    }
-    const action = await completeAction(this.deps, type, params, rotationId);
+    const governance = await this.deps.anchors.governanceInForce();
     const now = this.deps.now();
-    const proposal: CeremonyProposal = {
+    const proposalOf = (action: CeremonyAction): CeremonyProposal => ({
       action,
       reason,
       createdAt: now.toISOString(),
       expiresAt: new Date(now.getTime() + this.deps.ttlSeconds * 1000).toISOString(),
-      nonce: randomBytes(16).toString('hex'),
-    };
+      nonce,
+    });
+    const nonce = randomBytes(16).toString('hex');
+    // Decide on a draft first (an incoming key stands in as a placeholder), so a request the
+    // decider refuses never generates a key.
+    const draft = await completeAction(this.deps, type, params, rotationId, 'draft');
+    ceremonyDecider.decide({ type: 'OpenCeremony', ceremonyId, proposal: proposalOf(draft), governance }, ceremonyDecider.initialState());
+    const action = await completeAction(this.deps, type, params, rotationId, 'final');
     let state: CeremonyState;
     try {
-      state = (await this.run(ceremonyId, { type: 'OpenCeremony', ceremonyId, proposal, threshold, approvers }, options.actor)).state;
+      state = (await this.run(ceremonyId, { type: 'OpenCeremony', ceremonyId, proposal: proposalOf(action), governance }, options.actor)).state;
     } catch (err) {
+      // Nothing was opened with the key generated for it: destroy it (a crash here leaves it, unreferenced by any event).
+      await this.keys.discard(incomingKeyOf(action), 'the ceremony was not opened');
       // Another instance opened the same deterministic ceremony first: answer that one.
       if (err instanceof LedgerError && err.code === 'key_state_conflict' && options.ceremonyId) return this.view(await this.state(ceremonyId));
       throw err;
     }
-    this.deps.logger.info({ ceremonyId, action: type, threshold, actor: options.actor }, 'ceremony opened');
+    this.deps.logger.info({ ceremonyId, action: type, threshold: state.threshold, anchorsVersion: governance.version, actor: options.actor }, 'ceremony opened');
     if (state.state === 'approved') this.approved(ceremonyId);
     return this.view(state);
   }
@@ -164,7 +181,8 @@ export class CeremonyService {
     const { approverId, signature } = parseApprovalRequest(body);
     const before = await this.state(ceremonyId);
     if (!before.ceremonyId) throw new LedgerError('not_found', `no ceremony ${ceremonyId}`);
-    const { state } = await this.run(ceremonyId, { type: 'Approve', approverId, signature, time: this.deps.now().toISOString() }, `approver:${approverId}`);
+    const governance = await this.deps.anchors.governanceInForce();
+    const { state } = await this.run(ceremonyId, { type: 'Approve', approverId, signature, time: this.deps.now().toISOString(), governance }, `approver:${approverId}`);
     this.deps.logger.info({ ceremonyId, approverId, progress: approvalProgress(state) }, 'approval recorded');
     if (state.state === 'approved' && before.state !== 'approved') this.approved(ceremonyId);
     return this.view(state);
@@ -178,6 +196,7 @@ export class CeremonyService {
     if (before.state === 'approved') throw new LedgerError('key_state_conflict', `ceremony ${ceremonyId} is approved and executing: it can no longer be cancelled`, { reason: 'approved' });
     const { state } = await this.run(ceremonyId, { type: 'Cancel', reason, actor, time: this.deps.now().toISOString() }, actor);
     this.deps.logger.info({ ceremonyId, actor }, 'ceremony cancelled');
+    if (state.state === 'cancelled') await this.keys.discard(incomingKeyOf(state.proposal?.action), 'cancelled');
     return this.view(state);
   }
 
@@ -190,8 +209,39 @@ export class CeremonyService {
       if ((c.state !== 'pending' && c.state !== 'partially-approved') || (parseRfc3339(c.expiresAt) ?? -Infinity) > now.getTime()) continue;
       const result = await this.run(c.ceremonyId, { type: 'Expire', time: now.toISOString() }, 'system:expiry').catch(() => undefined);
       if (result?.position !== undefined) expired++;
+      if (result?.state.state === 'expired') await this.keys.discard(incomingKeyOf(result.state.proposal?.action), 'expired');
     }
     return expired;
+  }
+
+  /**
+   * Re-decides every open ceremony under the anchors now in force (after a version changed
+   * approvers or thresholds, and at start-up): approvals of approvers no longer enrolled stop
+   * counting, thresholds become the current ones, ceremonies that can no longer be approved are
+   * voided. Answers the ceremonies that became approved (the caller executes them).
+   */
+  async reevaluateOpen(): Promise<string[]> {
+    const governance = await this.deps.anchors.governanceInForce();
+    const approved: string[] = [];
+    for (const c of ceremoniesProjection.ceremonies(this.deps.readModel, 10_000)) {
+      if (c.state !== 'pending' && c.state !== 'partially-approved' && c.state !== 'approved') continue;
+      const before = await this.state(c.ceremonyId);
+      if (!isOpened(before)) continue;
+      const result = await this.run(c.ceremonyId, { type: 'Reevaluate', time: this.deps.now().toISOString(), governance }, 'system:governance').catch((err: unknown) => {
+        this.deps.logger.warn({ ceremonyId: c.ceremonyId, code: err instanceof LedgerError ? err.code : 'internal' }, 'could not re-evaluate an open ceremony');
+        return undefined;
+      });
+      if (!result || result.position === undefined) continue;
+      const after = result.state;
+      this.deps.logger.info({ ceremonyId: c.ceremonyId, anchorsVersion: governance.version, state: after.state, reason: after.reevaluation?.reason ?? after.cancelReason }, 'ceremony re-evaluated under new anchors');
+      // A voided ceremony that was never approved cannot be executing: its incoming key goes.
+      if (after.state === 'cancelled' && before.state !== 'approved') await this.keys.discard(incomingKeyOf(after.proposal?.action), 'voided by new anchors');
+      if (after.state === 'approved' && before.state !== 'approved') {
+        approved.push(c.ceremonyId);
+        this.approved(c.ceremonyId);
+      }
+    }
+    return approved;
   }
 
   /** Ceremonies that are approved but not executed (to resume after a restart). */

@@ -20,9 +20,15 @@ export interface CompletionDeps {
   readonly now: () => Date;
 }
 
-type Completer<T extends CeremonyActionType> = (deps: CompletionDeps, params: CeremonyParams[T], rotationId: string) => Promise<Extract<CeremonyAction, { type: T }>>;
+/** `draft`: an incoming key is a placeholder (nothing is generated), to decide on before any key exists. */
+export type CompletionMode = 'draft' | 'final';
 
-async function newKey(deps: CompletionDeps, rotationId: string): Promise<IncomingKey> {
+type Completer<T extends CeremonyActionType> = (deps: CompletionDeps, params: CeremonyParams[T], rotationId: string, mode: CompletionMode) => Promise<Extract<CeremonyAction, { type: T }>>;
+
+const PLACEHOLDER_KEY_ID = '0'.repeat(64);
+
+async function newKey(deps: CompletionDeps, rotationId: string, mode: CompletionMode): Promise<IncomingKey> {
+  if (mode === 'draft') return { keyId: PLACEHOLDER_KEY_ID, publicKey: 'draft', backend: deps.keyStore.backend, ref: 'draft' };
   const generated = await deps.keyStore.generate(`sigledger-signing-${rotationId}`);
   return { keyId: generated.keyId, publicKey: generated.publicKeySpki.toString('base64'), backend: deps.keyStore.backend, ref: generated.ref };
 }
@@ -30,12 +36,12 @@ async function newKey(deps: CompletionDeps, rotationId: string): Promise<Incomin
 const enrolled = async (deps: CompletionDeps, approverId: string): Promise<boolean> => (await deps.approvers.list()).some((a) => a.approverId === approverId);
 
 const COMPLETERS: { readonly [T in CeremonyActionType]: Completer<T> } = {
-  'rotate-key': async (deps, _params, rotationId) => {
+  'rotate-key': async (deps, _params, rotationId, mode) => {
     const keyring = await deps.keyring.state();
     if (keyring.activeKeyId === null) throw new LedgerError('no_active_key', 'no signing key is active');
-    return { type: 'rotate-key', rotationId, keyId: keyring.activeKeyId, newKey: await newKey(deps, rotationId) };
+    return { type: 'rotate-key', rotationId, keyId: keyring.activeKeyId, newKey: await newKey(deps, rotationId, mode) };
   },
-  'revoke-key': async (deps, { keyId, compromisedSince }, rotationId) => {
+  'revoke-key': async (deps, { keyId, compromisedSince }, rotationId, mode) => {
     const keyring = await deps.keyring.state();
     const entry = keyring.keys[keyId];
     if (!entry || entry.status === 'generated') throw new LedgerError('key_not_found', `no published key ${keyId}`);
@@ -44,7 +50,7 @@ const COMPLETERS: { readonly [T in CeremonyActionType]: Completer<T> } = {
       throw new LedgerError('invalid_request', 'action.compromisedSince must be an RFC 3339 instant in the past', { reason: 'invalid_compromised_since', field: 'action.compromisedSince' });
     }
     // Revoking the active key hands signing to a new key, which the approvers see in the proposal.
-    const successor = keyring.activeKeyId === keyId ? { newKey: await newKey(deps, rotationId) } : {};
+    const successor = keyring.activeKeyId === keyId ? { newKey: await newKey(deps, rotationId, mode) } : {};
     return { type: 'revoke-key', rotationId, keyId, ...(compromisedSince !== undefined ? { compromisedSince } : {}), ...successor };
   },
   'update-anchors': async (_deps, { thresholds }) => (thresholds === undefined ? { type: 'update-anchors' } : { type: 'update-anchors', thresholds }),
@@ -59,6 +65,6 @@ const COMPLETERS: { readonly [T in CeremonyActionType]: Completer<T> } = {
 };
 
 /** The full action for a validated request (server-side parameters included). */
-export function completeAction<T extends CeremonyActionType>(deps: CompletionDeps, type: T, params: CeremonyParams[T], rotationId: string): Promise<Extract<CeremonyAction, { type: T }>> {
-  return COMPLETERS[type](deps, params, rotationId);
+export function completeAction<T extends CeremonyActionType>(deps: CompletionDeps, type: T, params: CeremonyParams[T], rotationId: string, mode: CompletionMode = 'final'): Promise<Extract<CeremonyAction, { type: T }>> {
+  return COMPLETERS[type](deps, params, rotationId, mode);
 }

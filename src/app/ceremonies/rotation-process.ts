@@ -33,6 +33,7 @@ import type { Metrics } from '../common/metrics.ts';
 import { wholeSecond } from '../common/time.ts';
 import type { TsaService } from '../timestamping/tsa-service.ts';
 import type { CeremonySteps } from './ceremony-steps.ts';
+import type { PendingKeys } from './pending-keys.ts';
 import type { Resigner } from './resigner.ts';
 
 export interface RotationProcessDeps extends CommandContext {
@@ -73,21 +74,38 @@ export class RotationProcess {
     private readonly deps: RotationProcessDeps,
     private readonly steps: CeremonySteps,
     private readonly resigner: Resigner,
+    private readonly keys: Pick<PendingKeys, 'discard'>,
   ) {}
 
   /** Runs (or continues) the rotation an approved ceremony with `action` started; stops between steps once `signal` aborts. */
   async run(ceremony: OpenedCeremony, action: RotationAction, signal: AbortSignal): Promise<void> {
+    const rotation = await this.transition(ceremony, action);
+    if (rotation) await this.finish(ceremony, rotation, signal);
+  }
+
+  /**
+   * Steps 1–4, the part that changes keys and anchors (the executor runs it while no other
+   * ceremony changes them): answers the rotation's state, or undefined when it was superseded.
+   */
+  async transition(ceremony: OpenedCeremony, action: RotationAction): Promise<StartedRotation | undefined> {
     const begun = await this.start(ceremony, action);
-    if (!begun) return;
+    if (!begun) return undefined;
     const { started } = begun;
     const keyring = await this.switchKeys(ceremony, action, started.startedAt);
     const rotation = action.newKey && !begun.transition ? await this.attestTransition(ceremony, started, keyring) : begun;
 
-    await this.steps.publishAnchors(ceremony);
-    await this.steps.markExecuted(ceremony, { rotationId: started.rotationId, oldKeyId: started.oldKeyId, newKeyId: started.newKeyId });
-    this.deps.logger.info({ rotationId: started.rotationId, oldKeyId: started.oldKeyId, newKeyId: started.newKeyId }, 'key transition done; re-signing');
+    // An executed ceremony published its anchors before it was marked executed: only re-signing is left.
+    if (ceremony.state !== 'executed') {
+      await this.steps.publishAnchors(ceremony);
+      await this.steps.markExecuted(ceremony, { rotationId: started.rotationId, oldKeyId: started.oldKeyId, newKeyId: started.newKeyId });
+      this.deps.logger.info({ rotationId: started.rotationId, oldKeyId: started.oldKeyId, newKeyId: started.newKeyId }, 'key transition done; re-signing');
+    }
+    return { ...rotation, started };
+  }
 
-    if (!rotation.completed) await this.resignAndComplete(ceremony, started, signal);
+  /** Steps 5 and 6 (re-signing, completion) of a rotation `transition` answered. */
+  async finish(ceremony: OpenedCeremony, rotation: StartedRotation, signal: AbortSignal): Promise<void> {
+    if (!rotation.completed) await this.resignAndComplete(ceremony, rotation.started, signal);
   }
 
   private runRotation(ceremony: OpenedCeremony, rotationId: string, command: RotationCommand) {
@@ -103,9 +121,17 @@ export class RotationProcess {
     const successor = action.newKey?.keyId ?? keyring.activeKeyId;
     if (successor === null) throw new LedgerError('no_active_key', 'no signing key is active');
     if (action.type === 'rotate-key' && keyring.activeKeyId !== action.keyId) {
+      // This ceremony itself, run by another instance, may have started and switched the keys
+      // since the rotation stream was read: only another rotation's key means superseded.
+      const again = await loadState(this.deps.store, rotationStream(rotationId), rotationDecider);
+      if (isStarted(again)) return again;
+      if (keyring.activeKeyId === action.newKey.keyId || keyring.keys[action.newKey.keyId] !== undefined) {
+        throw new LedgerError('key_state_conflict', `rotation ${rotationId}: its incoming key is registered but the rotation has not started`, { reason: 'rotation_inconsistent' });
+      }
       // Another rotation replaced the key this ceremony was about: nothing is left to rotate.
       this.deps.logger.warn({ ceremonyId: ceremony.ceremonyId, rotationId, keyId: action.keyId, active: keyring.activeKeyId }, 'rotation superseded: its outgoing key is no longer active');
       await this.steps.markExecuted(ceremony, { rotationId, superseded: 1 });
+      await this.keys.discard(action.newKey, 'superseded');
       return undefined;
     }
     const startedAt = wholeSecond(this.deps.now()).toISOString();

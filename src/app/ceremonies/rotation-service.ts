@@ -48,7 +48,7 @@ export class RotationService {
     this.views = new RotationViews(deps);
     const steps = new CeremonySteps(deps);
     const resigner = new Resigner({ ...deps, views: this.views });
-    this.executor = new CeremonyExecutor(deps, steps, new RotationProcess(deps, steps, resigner));
+    this.executor = new CeremonyExecutor(deps, steps, new RotationProcess(deps, steps, resigner, deps.ceremonies.keys));
   }
 
   list(): RotationView[] {

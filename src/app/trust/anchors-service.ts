@@ -6,9 +6,11 @@
  */
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
-import { ANCHORS_STREAM, anchorsDecider, type AnchorApprover, type AnchorKey, type AnchorsCeremony } from '../../domain/anchors.ts';
+import { ANCHORS_STREAM, anchorsDecider, governanceOf, type AnchorApprover, type AnchorKey, type AnchorsCeremony, type AnchorsDocument } from '../../domain/anchors.ts';
 import { activeApprovers, APPROVERS_STREAM, approversDecider } from '../../domain/approvers.ts';
 import type { CeremonyActionType } from '../../domain/ceremony.ts';
+import type { Governance } from '../../domain/governance.ts';
+import { LedgerError } from '../../errors.ts';
 import { KEYRING_STREAM, keyringDecider } from '../../domain/keyring.ts';
 import { anchorsProjection, type Anchors } from '../../projections/anchors.ts';
 import type { ReadModelReader } from '../../store/read-model.ts';
@@ -48,6 +50,23 @@ export class AnchorsService {
     return this.latest()?.thresholds ?? this.deps.initialThresholds;
   }
 
+  /** The governance (approvers, thresholds) of the newest version the store holds: ceremonies are decided under it. */
+  async governanceInForce(): Promise<Governance> {
+    return governanceOf(await this.inForce());
+  }
+
+  /** The newest version as the store has it (not the read model): what an execution is checked against. */
+  async inForce(): Promise<AnchorsDocument> {
+    const [last] = await this.deps.store.readStream(ANCHORS_STREAM, { direction: 'backwards', maxCount: 1 });
+    if (!last) throw new LedgerError('not_ready', 'no trust anchors are published yet');
+    return last.data as unknown as AnchorsDocument;
+  }
+
+  /** The version a ceremony published, if any (versions are few: one per key or governance change). */
+  publishedBy(ceremonyId: string): number | undefined {
+    return this.since(0).find((v) => v.ceremony?.ceremonyId === ceremonyId)?.version;
+  }
+
   /** Publishes the first version when there is none (initialisation). */
   async ensureInitial(): Promise<void> {
     const history = await this.deps.store.readStream(ANCHORS_STREAM, { maxCount: 1 });
@@ -63,7 +82,7 @@ export class AnchorsService {
     ]);
     const keyring = foldRecorded(keyringDecider, keyringEvents);
     const latest = foldRecorded(anchorsDecider, anchorEvents).latest;
-    if (input.ceremony && latest?.ceremony?.ceremonyId === input.ceremony.ceremonyId) return; // already published
+    if (input.ceremony && (latest?.ceremony?.ceremonyId === input.ceremony.ceremonyId || this.publishedBy(input.ceremony.ceremonyId) !== undefined)) return; // already published
     const keys: Record<string, AnchorKey> = {};
     for (const k of Object.values(keyring.keys).sort((a, b) => (a.keyId < b.keyId ? -1 : 1))) {
       if (k.status === 'generated' || k.validFor.start === undefined) continue;
