@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { compileRotationCron } from './app/ceremonies/rotation-cron.ts';
 import type { LogLevel } from './app/common/logger.ts';
 import { CEREMONY_ACTION_TYPES, type CeremonyActionType } from './domain/ceremony.ts';
+import { parseLimits, type LimitsConfig } from './config-limits.ts';
 import { ConfigError, isLedgerError } from './errors.ts';
 import { isObject } from './json.ts';
 import type { OciCredentials } from './oci/client.ts';
@@ -35,6 +36,8 @@ export interface Config {
     /** PoE (entitlement) verification keys and issuer (jwks mode). */
     readonly poeJwks: string | undefined;
     readonly poeIssuer: string | undefined;
+    /** Longest OpTok/PoE lifetime accepted, seconds (SIGLEDGER_MAX_TOKEN_LIFETIME, default 86400). */
+    readonly maxTokenLifetimeSeconds: number;
   };
   readonly keyStore: KeyStoreKind;
   /** Raw SIGLEDGER_KEK (validated by the file key store; never logged). */
@@ -62,6 +65,8 @@ export interface Config {
   readonly resignPauseMs: number;
   /** Release integrity through OCI referrers (verify/referrers route and signing gate). */
   readonly release: ReleaseConfig;
+  /** Connection deadlines and growth limits (src/config-limits.ts). */
+  readonly limits: LimitsConfig;
 }
 
 export interface ReleaseConfig {
@@ -71,7 +76,7 @@ export interface ReleaseConfig {
   readonly cacheSeconds: number;
   /** Registries spoken to over plain HTTP besides loopback ones (SIGLEDGER_INSECURE_REGISTRIES, `host[:port]`, comma-separated). */
   readonly insecureRegistries: readonly string[];
-  /** The only registries the service may contact (SIGLEDGER_REGISTRIES, comma-separated); null: any. */
+  /** The only registries the service may contact (SIGLEDGER_REGISTRIES, comma-separated); null: any whose every address is public. Listed hosts skip the address check (src/oci/address-policy.ts). */
   readonly allowedRegistries: readonly string[] | null;
   /** Time bound of one registry operation (SIGLEDGER_REGISTRY_TIMEOUT_MS, default 10000). */
   readonly registryTimeoutMs: number;
@@ -267,6 +272,7 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env): 
     issuer: env.SIGLEDGER_ISSUER || undefined,
     poeJwks: env.SIGLEDGER_POE_JWKS || undefined,
     poeIssuer: env.SIGLEDGER_POE_ISSUER || undefined,
+    maxTokenLifetimeSeconds: env.SIGLEDGER_MAX_TOKEN_LIFETIME ? parseIntStrict(env.SIGLEDGER_MAX_TOKEN_LIFETIME, 'SIGLEDGER_MAX_TOKEN_LIFETIME (seconds)', 60, 30 * 24 * 3600) : 24 * 3600,
   };
   if (authRaw === 'jwks') {
     const missing = (['SIGLEDGER_JWKS', 'SIGLEDGER_ISSUER', 'SIGLEDGER_POE_JWKS', 'SIGLEDGER_POE_ISSUER'] as const).filter((k) => !env[k]);
@@ -306,9 +312,11 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env): 
   const resignPauseMs = pauseRaw ? parseIntStrict(pauseRaw, 'SIGLEDGER_RESIGN_PAUSE_MS', 0, 60_000) : 0;
 
   const release = parseRelease(env);
+  const limits = parseLimits(env);
 
   return {
     release,
+    limits,
     resignBatchSize,
     resignPauseMs,
     rotationCron,

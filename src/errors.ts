@@ -67,6 +67,8 @@ export type ErrorCode =
   | 'not_found'
   | 'method_not_allowed'
   | 'payload_too_large'
+  /** the request (its headers or its body) did not arrive completely within its deadline */
+  | 'request_timeout'
   | 'unsupported_media_type'
   | 'not_ready'
   | 'internal'

@@ -18,7 +18,7 @@ import { RotationScheduler } from './app/ceremonies/rotation-scheduler.ts';
 import { RotationService } from './app/ceremonies/rotation-service.ts';
 import { KeyringService } from './app/keys/keyring-service.ts';
 import { parsePlans, withDevPlans } from './app/access/plans.ts';
-import { createQuotas } from './app/access/quotas.ts';
+import { createDailyQuota, createQuotas } from './app/access/quotas.ts';
 import { ReleaseService } from './app/release/release-service.ts';
 import { instrumentStore } from './app/common/instrumented-store.ts';
 import { Ledger } from './app/common/ledger.ts';
@@ -34,6 +34,7 @@ import { trustedRootDocument } from './app/trust/trusted-root.ts';
 import { loadRegistryCredentials, type Config } from './config.ts';
 import { ConfigError, isLedgerError } from './errors.ts';
 import { createApp } from './http/app.ts';
+import { StreamLimiter } from './http/sse-limits.ts';
 import { anchorsProjection } from './projections/anchors.ts';
 import { bundlesProjection } from './projections/bundles.ts';
 import { ceremoniesProjection } from './projections/ceremonies.ts';
@@ -100,7 +101,8 @@ export async function startService(config: Config, options: { logger?: Logger; n
   const plans = parsePlans(config.plans);
   const approverKeys = config.authMode === 'dev' ? undefined : await loadApproverKeys(config.approvers);
   if (config.store === 'sqlite' && !sqliteLedgerExists(config)) assertThresholdsReachable(config);
-  const http = await bindHttp(config.host, config.port);
+  const { limits } = config;
+  const http = await bindHttp(config.host, config.port, { headersTimeoutMs: limits.headersTimeoutMs, requestTimeoutMs: limits.requestTimeoutMs, bodyTimeoutMs: limits.bodyTimeoutMs });
   const w: Wiring = { config, logger, now, metrics: createMetrics(), cleanups: [], afterBatch: [] };
   try {
     createDataDir(config);
@@ -115,17 +117,19 @@ export async function startService(config: Config, options: { logger?: Logger; n
     const audit = new AuditService({ store: stores.store });
     const { ceremonies, rotations, anchors } = trust;
     let draining = false;
+    // One set of SSE caps for the anchors stream and the audit tail.
+    const streams = new StreamLimiter({ maxStreams: limits.sseMaxStreams, maxPerClient: limits.sseMaxStreamsPerClient, maxLifetimeMs: limits.sseMaxLifetimeMs, stallTimeoutMs: limits.sseStallTimeoutMs });
     const app = createApp({
       ledger,
       metrics: w.metrics,
       logger,
       version: VERSION,
       draining: () => draining,
-      signing: { signing: core.signing, keyring: core.keyring, auth, quotas, readModel: stores.readModel, anchors, release },
+      signing: { signing: core.signing, keyring: core.keyring, auth, quotas, readModel: stores.readModel, anchors, release, streams },
       log: core.log,
-      timestamps: { tsa: core.tsa, auth, quotas, anonymous: anonymousTimestampQuotas(config) },
+      timestamps: { tsa: core.tsa, auth, quotas, ...anonymousTimestampQuotas(config) },
       ceremonies: { ceremonies, rotations, auth, approvals: createQuotas({ plans: { approvals: { qps: 50, burst: 100, concurrency: 16, maxArtifactBytes: 16 * 1024 } } }) },
-      audit: { audit, auth },
+      audit: { audit, auth, streams },
     });
     http.attach(app.fetch);
     logger.info({ url: http.url, store: config.store, dataDir: config.dataDir }, 'sigledger listening');
@@ -363,15 +367,18 @@ function startRelease({ config, logger, now, metrics }: Wiring, { log, tsa, keyr
     onVerdict: (result, cached) => metrics.releaseVerdicts.inc({ result, cached: String(cached) }),
   });
   if (config.authMode === 'jwks' && config.release.allowedRegistries === null) {
-    logger.warn('SIGLEDGER_REGISTRIES is not set: GET /api/v1/signer/verify/referrers may make this service contact any registry a caller names; list the registries it may contact');
+    logger.warn('SIGLEDGER_REGISTRIES is not set: GET /api/v1/signer/verify/referrers may make this service contact any public registry a caller names; list the registries it may contact');
   }
   if (release.required) logger.info({ cacheSeconds: config.release.cacheSeconds, registries: config.release.allowedRegistries ?? 'any' }, 'release verification required: signing needs a trusted scanner release');
   return release;
 }
 
-/** Callers without a token share one small timestamping plan. */
-const anonymousTimestampQuotas = (config: Config) =>
-  createQuotas({ plans: { anonymous: { qps: config.tsaAnonymousQps, burst: config.tsaAnonymousQps * 2, concurrency: 16, maxArtifactBytes: 64 * 1024 } } });
+/** Callers without a token share one small timestamping plan, have one each (per client), and a daily budget. */
+const anonymousTimestampQuotas = ({ tsaAnonymousQps: qps, limits }: Config) => ({
+  anonymous: createQuotas({ plans: { anonymous: { qps, burst: qps * 2, concurrency: 16, maxArtifactBytes: 64 * 1024 } } }),
+  anonymousClients: createQuotas({ plans: { 'anonymous-client': { qps: limits.tsaAnonymousClientQps, burst: limits.tsaAnonymousClientQps * 2, concurrency: 4, maxArtifactBytes: 64 * 1024 } } }),
+  anonymousDaily: createDailyQuota({ perClient: limits.tsaAnonymousClientDaily, total: limits.tsaAnonymousDaily }),
+});
 
 // ---------------------------------------------------------------------------------------------
 // Graceful shutdown.

@@ -4,12 +4,19 @@
  * Ed25519 key (client-side: the private key never leaves this process) and submits the approval.
  * When the approval executes a rotation, it follows the re-signing with a progress bar (unless
  * --no-wait).
+ *
+ * Before signing it shows what the signature approves — the action with its parameters, the
+ * reason, the proposal digest and the expiry — with every control, line-separator and bidi
+ * character escaped (the text comes from whoever opened the ceremony), and asks for confirmation
+ * when stdin is a terminal. `--yes` approves without asking (automation); without a terminal and
+ * without `--yes` nothing is signed (exit 2): an approval is never given by default.
  */
 import { createPrivateKey, createPublicKey, sign, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { keyIdOf } from '../crypto/ed25519.ts';
 import { approvalMessage, proposalDigest, type CeremonyProposal } from '../domain/ceremony.ts';
+import { escapeUnsafe } from '../domain/plain-text.ts';
 import { isObject } from '../json.ts';
 import { progressBar } from './progress.ts';
 import { UsageError } from './common/errors.ts';
@@ -21,6 +28,38 @@ export interface ApproveIo {
   readonly out: (line: string) => void;
   readonly err: (line: string) => void;
   readonly progress?: NodeJS.WriteStream | { isTTY?: boolean; write(s: string): unknown };
+  /** Where the confirmation is read from (default process.stdin): asked only when it is a TTY. */
+  readonly input?: { readonly isTTY?: boolean };
+  /** Asks `question` and resolves true for a yes (default: one line from stdin, prompt on stderr). */
+  readonly confirm?: (question: string) => Promise<boolean>;
+}
+
+/** One line from stdin; `y` or `yes` (any case) is a yes. */
+async function askOnTerminal(question: string): Promise<boolean> {
+  const { createInterface } = await import('node:readline/promises');
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return /^\s*y(es)?\s*$/i.test(await rl.question(question));
+  } finally {
+    rl.close();
+  }
+}
+
+/** What the approver is asked to sign, one printable line each (nothing from the service reaches the terminal raw). */
+export function describeProposal(ceremony: { ceremonyId: string; proposal: CeremonyProposal; proposalDigest: string; threshold?: unknown; progress?: unknown }): string[] {
+  const { action, reason, expiresAt, createdAt } = ceremony.proposal;
+  const { type, ...params } = action;
+  const shown = shownText;
+  return [
+    `ceremony ${shown(ceremony.ceremonyId, 80)}`,
+    `  action:    ${shown(type, 80)}`,
+    ...(Object.keys(params).length > 0 ? [`  params:    ${shown(JSON.stringify(params))}`] : []),
+    `  reason:    ${shown(reason)}`,
+    `  proposal:  sha256 ${shown(ceremony.proposalDigest, 80)}`,
+    `  created:   ${shown(createdAt, 40)}`,
+    `  expires:   ${shown(expiresAt, 40)}`,
+    ...(ceremony.progress !== undefined ? [`  approvals: ${shown(ceremony.progress, 80)}`] : []),
+  ];
 }
 
 interface CeremonyJson {
@@ -62,9 +101,12 @@ async function request(url: string, json?: unknown): Promise<{ status: number; b
 
 /** "code: detail (reason)" of a problem+json answer, printable (the service's text is not trusted with the terminal). */
 const problemLine = (status: number, body: Record<string, unknown>) =>
-  `${printable(String(body.code ?? `HTTP ${status}`), 60)}: ${printable(String(body.detail ?? 'request failed'))}${typeof body.reason === 'string' ? ` (${printable(body.reason, 60)})` : ''}`;
+  `${shownText(body.code ?? `HTTP ${status}`, 60)}: ${shownText(body.detail ?? 'request failed', 300)}${typeof body.reason === 'string' ? ` (${shownText(body.reason, 60)})` : ''}`;
 
-export async function approve(options: { url: string; ceremony: string; key: string; wait: boolean; timeoutSeconds?: number }, io: ApproveIo): Promise<number> {
+/** Service text for the terminal: controls, separators and bidi characters escaped, bounded. */
+const shownText = (v: unknown, max = 2000): string => printable(escapeUnsafe(String(v)), max);
+
+export async function approve(options: { url: string; ceremony: string; key: string; wait: boolean; timeoutSeconds?: number; yes?: boolean }, io: ApproveIo): Promise<number> {
   const base = baseUrl(options.url);
   if (!/^cer-[A-Za-z0-9-]{1,64}$/.test(options.ceremony)) throw new UsageError('--ceremony must be a ceremony id (cer-…)');
   const { key, approverId } = await loadApproverKey(options.key);
@@ -84,7 +126,19 @@ export async function approve(options: { url: string; ceremony: string; key: str
     return 1;
   }
   const action = ceremony.proposal.action;
-  io.out(`ceremony ${ceremony.ceremonyId}: ${String(action.type)} — ${ceremony.proposal.reason} (proposal sha256 ${ceremony.proposalDigest})`);
+  for (const line of describeProposal(ceremony)) io.out(line);
+  if (options.yes !== true) {
+    const interactive = (io.input ?? process.stdin).isTTY === true;
+    if (!interactive) {
+      io.err('sigledger approve: not signed: stdin is not a terminal, so the proposal above cannot be confirmed; pass --yes to approve it without asking');
+      return 2;
+    }
+    const yes = await (io.confirm ?? askOnTerminal)(`approve ${String(action.type)} as ${approverId}? [y/N] `);
+    if (!yes) {
+      io.err('sigledger approve: not approved; nothing was signed');
+      return 1;
+    }
+  }
   const signature = sign(null, approvalMessage(ceremony.proposal), key).toString('base64');
   const posted = await request(`${base}/api/v1/ceremonies/${options.ceremony}/approvals`, { approverId, signature });
   if (posted.status !== 200) {
@@ -92,7 +146,7 @@ export async function approve(options: { url: string; ceremony: string; key: str
     return 1;
   }
   const after = posted.body as unknown as CeremonyJson;
-  io.out(`approved as ${approverId}: ${after.progress}; state ${after.state}`);
+  io.out(`approved as ${approverId}: ${shownText(after.progress, 80)}; state ${shownText(after.state, 40)}`);
   const rotationId = typeof action.rotationId === 'string' ? action.rotationId : undefined;
   if (options.wait && rotationId && (after.state === 'approved' || after.state === 'executed')) return await follow(base, rotationId, io, (options.timeoutSeconds ?? 3600) * 1000);
   return 0;

@@ -80,24 +80,26 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   },
   approve: {
     summary: "sign a ceremony's proposal with an approver's private key and submit the approval",
-    usage: 'sigledger approve --url URL --ceremony ID --key FILE [--no-wait] [--timeout SECONDS]',
+    usage: 'sigledger approve --url URL --ceremony ID --key FILE [--yes] [--no-wait] [--timeout SECONDS]',
     flags: {
       url: urlFlag('running the ceremony'),
       ceremony: { type: 'string', value: 'ID', description: 'the ceremony id (cer-…), from POST /api/v1/rotations or /api/v1/ceremonies', default: 'required' },
       key: { type: 'string', value: 'FILE', description: "the approver's Ed25519 private key (PKCS#8 PEM); it never leaves this process", default: 'required' },
+      yes: { type: 'boolean', description: 'approve the proposal shown without asking (automation); without it a terminal is asked, and without a terminal nothing is signed (exit 2)', default: 'off: asks on a TTY' },
       'no-wait': { type: 'boolean', description: 'return once approved instead of following the rotation it starts', default: 'off: follows the re-signing with a progress bar' },
       timeout: { type: 'string', value: 'SECONDS', description: 'stop following the rotation after this long (1 to 604800; the rotation goes on in the service)', default: '3600' },
     },
     details: [
       'Following ends when the rotation is terminal: completed, superseded (another rotation already replaced its key), cancelled or expired.',
-      'Exit 0 approved (and, when followed, the rotation completed without failures), 1 refused, failed, superseded, cancelled, expired or timed out, 2 usage.',
+      'Before signing it prints the action, its parameters, the reason (control and bidi characters escaped), the proposal digest and the expiry.',
+      'Exit 0 approved (and, when followed, the rotation completed without failures), 1 refused, declined, failed, superseded, cancelled, expired or timed out, 2 usage (also: no terminal to confirm on and no --yes; nothing signed).',
     ],
     async run(values, io) {
       const [url, ceremony, key] = flag.required(values, ['url', 'ceremony', 'key'], '--url, --ceremony and --key are required') as [string, string, string];
       const timeout = flag.string(values, 'timeout') ?? '3600';
       if (!/^[1-9]\d{0,5}$/.test(timeout) || Number(timeout) > 604_800) throw new UsageError('--timeout must be a whole number of seconds from 1 to 604800');
       const { approve } = await import('./approve.ts');
-      return approve({ url, ceremony, key, wait: !flag.on(values, 'no-wait'), timeoutSeconds: Number(timeout) }, io);
+      return approve({ url, ceremony, key, wait: !flag.on(values, 'no-wait'), timeoutSeconds: Number(timeout), yes: flag.on(values, 'yes') }, io);
     },
   },
   verify: {

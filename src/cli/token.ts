@@ -1,11 +1,13 @@
 /**
  * `sigledger token`: dev-mode tokens from the local dev issuer of a data directory. It only ever
  * loads the issuer that `sigledger serve` created: minting from a new issuer the service does
- * not know (a mistyped --data) would give tokens every request refuses, with no hint why.
+ * not know (a mistyped --data) would give tokens every request refuses, with no hint why. The PoE
+ * it prints is bound to the OpTok it prints (claim `ath`), and a --ttl beyond the service's
+ * SIGLEDGER_MAX_TOKEN_LIFETIME is refused here rather than by every request.
  */
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DEV_FILES, ensureDevIssuer, type DevTokenRequest } from '../app/access/auth/dev-issuer.ts';
+import { DEV_DEFAULTS, DEV_FILES, ensureDevIssuer, type DevTokenRequest } from '../app/access/auth/dev-issuer.ts';
 import type { Config } from '../config.ts';
 import { ConfigError } from '../errors.ts';
 import { exists } from './common/bounded-read.ts';
@@ -29,6 +31,10 @@ async function requireDevIssuer(dataDir: string): Promise<void> {
 
 export async function token(config: Config, request: DevTokenRequest, io: TokenIo): Promise<number> {
   if (config.authMode !== 'dev') throw new ConfigError('sigledger token works in dev mode only (SIGLEDGER_AUTH_MODE=dev); production tokens come from your issuer');
+  const ttl = request.ttlSeconds ?? DEV_DEFAULTS.ttlSeconds;
+  if (ttl > config.auth.maxTokenLifetimeSeconds) {
+    throw new UsageError(`--ttl ${ttl} exceeds the longest token lifetime the service accepts (SIGLEDGER_MAX_TOKEN_LIFETIME=${config.auth.maxTokenLifetimeSeconds} seconds)`);
+  }
   await requireDevIssuer(config.dataDir);
   const issuer = await ensureDevIssuer(config.dataDir, { create: false });
   const tokens = await issuer.issue(request);

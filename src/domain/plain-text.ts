@@ -29,5 +29,5 @@ export function assertPlainText(text: string, field: string): void {
   });
 }
 
-/** `text` with every refused character escaped as `\uXXXX` (for showing text that predates the rule). */
+/** `text` with every refused character escaped as `\u` and four hex digits, e.g. `\u001b` (for showing text that predates the rule). */
 export const escapeUnsafe = (text: string): string => text.replace(UNSAFE_ALL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);

@@ -2,13 +2,29 @@
  * Parsing of the signing request body (SPEC §2), treated as an attacker's input: either
  * `{"payloadType", "payload": "<base64>"}` or `{"statement": <in-toto Statement v1>}`, which is
  * canonicalised with RFC 8785 JCS and signed as `application/vnd.in-toto+json`.
+ *
+ * Whatever the form, the (payloadType, payload) about to be signed passes `assertSignable`:
+ * - a payload type in the ledger's namespace (the ceremony payload type and any `…sigledger…`
+ *   media type, normalised) is refused: 403 `forbidden`, reason `reserved_payload_type`;
+ * - a JSON payload type (`application/json`, `*\/json`, `*+json`, any parameters) needs exactly
+ *   one strict UTF-8 JSON text (`crypto/strict-json.ts`): 400 `invalid_request` (payload form) or
+ *   `invalid_statement` (statement form) with the reader's reason (`invalid_utf8`, `bom`,
+ *   `lone_surrogate`, `duplicate_key`, `trailing_data`, `too_deep`, …), or `ambiguous_field` when
+ *   statement fields fold onto each other (`predicateType` and `PredicateType`);
+ * - a statement whose predicate type, in any reading, names `sigledger.dev` — what the ledger
+ *   itself issues (re-signing, key transition) — is refused: 403 `forbidden`, reason
+ *   `reserved_statement`; only exactly `…/attestations/release/v1` under exactly
+ *   `application/vnd.in-toto+json` passes, to its scope rule (signing-service, `signer.release`).
+ * See `payload-reading.ts` for why this is a class rule rather than separate payload types.
  */
 import { decodeBase64Strict } from '../crypto/dsse.ts';
 import { jcsBytes } from '../crypto/jcs.ts';
 import { LedgerError } from '../errors.ts';
 import { isObject } from '../json.ts';
+import { IN_TOTO_PAYLOAD_TYPE, isReservedPayloadType, namesLedgerNamespace, readPayload } from './payload-reading.ts';
+import { RELEASE_PREDICATE_TYPE } from './release.ts';
 
-export const IN_TOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
+export { IN_TOTO_PAYLOAD_TYPE };
 export const IN_TOTO_STATEMENT_V1 = 'https://in-toto.io/Statement/v1';
 
 export interface SignRequest {
@@ -57,6 +73,30 @@ function assertInTotoStatement(value: unknown): asserts value is Record<string, 
   if (value.predicate !== undefined && !isObject(value.predicate)) throw invalidStatement('statement.predicate must be an object', 'statement.predicate');
 }
 
+type Form = 'statement' | 'payload';
+
+/** Refuses what the ledger must not sign for a caller (see the module comment). */
+function assertSignable(payloadType: string, payload: Uint8Array, form: Form = 'payload'): void {
+  if (isReservedPayloadType(payloadType)) {
+    throw new LedgerError('forbidden', 'payload types in the sigledger namespace are signed only by the ledger itself', { reason: 'reserved_payload_type', field: 'payloadType' });
+  }
+  const reading = readPayload(payloadType, payload);
+  const code = form === 'statement' ? 'invalid_statement' : 'invalid_request';
+  const field = form === 'statement' ? 'statement' : 'payload';
+  if (reading.problem?.kind === 'not_strict_json') {
+    const { reason, message, offset, path } = reading.problem.json;
+    throw new LedgerError(code, `the ${field} of a JSON payload type must be exactly one strict UTF-8 JSON text: ${message}`, { reason, field, offset, ...(path !== undefined ? { path: path.slice(0, 200) } : {}) });
+  }
+  if (reading.problem?.kind === 'ambiguous_field') {
+    throw new LedgerError(code, `the ${field} names a statement field twice in ways verifiers read differently (${reading.problem.field})`, { reason: 'ambiguous_field', field, names: reading.problem.field });
+  }
+  // The release predicate type passes (to its scope rule) only exactly, under exactly the in-toto payload type.
+  const reserved = reading.predicateTypes.find((t) => namesLedgerNamespace(t) && (t !== RELEASE_PREDICATE_TYPE || payloadType !== IN_TOTO_PAYLOAD_TYPE));
+  if (reserved !== undefined) {
+    throw new LedgerError('forbidden', 'statements in the sigledger.dev namespace are issued only by the ledger itself', { reason: 'reserved_statement', predicateType: reserved.slice(0, 200) });
+  }
+}
+
 /**
  * Validates a parsed JSON body and returns what to sign. `maxPayloadBytes` is the caller's plan
  * limit on the decoded artifact.
@@ -78,6 +118,7 @@ export function parseSignRequest(body: unknown, maxPayloadBytes: number): SignRe
       throw invalidStatement('statement cannot be canonicalised (RFC 8785)', 'statement');
     }
     if (payload.length > maxPayloadBytes) throw new LedgerError('payload_too_large', `statement is larger than the plan's ${maxPayloadBytes} bytes`, { limit: maxPayloadBytes });
+    assertSignable(IN_TOTO_PAYLOAD_TYPE, payload, 'statement');
     return { payloadType: IN_TOTO_PAYLOAD_TYPE, payload };
   }
   const { payloadType, payload } = body;
@@ -95,5 +136,6 @@ export function parseSignRequest(body: unknown, maxPayloadBytes: number): SignRe
   if (!bytes) throw invalid('payload is not valid base64 (standard alphabet, padded)', 'invalid_base64', 'payload');
   if (bytes.length === 0) throw invalid('payload must not be empty', 'empty_payload', 'payload');
   if (bytes.length > maxPayloadBytes) throw new LedgerError('payload_too_large', `payload is larger than the plan's ${maxPayloadBytes} bytes`, { limit: maxPayloadBytes });
+  assertSignable(payloadType, bytes, 'payload');
   return { payloadType, payload: bytes };
 }

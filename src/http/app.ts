@@ -10,6 +10,7 @@ import { LedgerError } from '../errors.ts';
 import { openApiDocument } from './openapi.ts';
 import { opsRoutes } from './ops.ts';
 import { problemOf, problemResponse } from './problem.ts';
+import { refuseRepeatedQuery } from './query.ts';
 import type { LogService } from '../app/transparency/log-service.ts';
 import { logRoutes } from './log.ts';
 import { timestampRoutes, type TimestampRouteDeps } from './timestamp.ts';
@@ -54,6 +55,7 @@ export function createApp(deps: AppDeps): Hono {
     else log.debug({ method: c.req.method, route, status: c.res.status, ms: seconds * 1000 }, 'request');
   });
 
+  app.use(refuseRepeatedQuery()); // one reading of a query on every route (http/query.ts)
   app.route('/', opsRoutes(deps));
   if (deps.signing) {
     const s = deps.signing;

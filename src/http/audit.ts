@@ -16,6 +16,7 @@ import { streamSSE } from 'hono/streaming';
 import { DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, MAX_SELECTORS, type AuditFilter, type AuditService } from '../app/audit/audit-service.ts';
 import { LedgerError } from '../errors.ts';
 import { authenticateAnyScope } from './authorize.ts';
+import { StreamLimiter } from './sse-limits.ts';
 import type { CallerAuthenticator } from './signer.ts';
 
 export const AUDIT_SCOPE = 'ledger.audit';
@@ -27,6 +28,8 @@ export interface AuditRouteDeps {
   readonly auth: CallerAuthenticator;
   /** Interval of the SSE keep-alive comments (default 15 s). */
   readonly keepAliveMs?: number;
+  /** Caps and timeouts of SSE streams, shared with the anchors stream (default: DEFAULT_STREAM_LIMITS). */
+  readonly streams?: StreamLimiter;
 }
 
 const POSITION_RE = /^(0|[1-9]\d{0,15})$/;
@@ -83,6 +86,7 @@ function checkParameters(query: Record<string, string[]>, allowed: readonly stri
 export function auditRoutes(deps: AuditRouteDeps): Hono {
   const app = new Hono();
   const keepAliveMs = deps.keepAliveMs ?? KEEPALIVE_MS;
+  const streams = deps.streams ?? new StreamLimiter();
 
   app.get('/api/v1/audit/events', async (c) => {
     await authorize(deps.auth, c);
@@ -115,8 +119,17 @@ export function auditRoutes(deps: AuditRouteDeps): Hono {
     const filter = parseFilter(query);
     // Hono answers HEAD with the GET handler and drops the body without cancelling it: open no tail.
     if (c.req.method === 'HEAD') return c.body(null, 200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-    const tail = deps.audit.openTail({ after, ...(filter ? { filter } : {}) });
+    // Over the stream caps: refused before a tail is opened.
+    const lease = streams.acquire(c);
+    let tail: ReturnType<AuditService['openTail']>;
+    try {
+      tail = deps.audit.openTail({ after, ...(filter ? { filter } : {}) });
+    } catch (err) {
+      lease.release();
+      throw err;
+    }
     return streamSSE(c, async (stream) => {
+      lease.attach(stream);
       stream.onAbort(() => tail.close());
       const iterator = tail.events[Symbol.asyncIterator]();
       try {
@@ -134,20 +147,26 @@ export function auditRoutes(deps: AuditRouteDeps): Hono {
           const got = await Promise.race([pending, tick]);
           clearTimeout(timer);
           if (got === 'tick') {
-            await stream.write(': keep-alive\n\n');
+            if (!(await lease.write(() => stream.write(': keep-alive\n\n')))) break;
             continue;
           }
           if (got.done) break;
+          let stalled = false;
           for (const e of got.value) {
             if (stream.aborted) break;
-            await stream.writeSSE({ id: String(e.position), event: e.type, data: JSON.stringify(e) });
+            if (!(await lease.write(() => stream.writeSSE({ id: String(e.position), event: e.type, data: JSON.stringify(e) })))) {
+              stalled = true;
+              break;
+            }
           }
+          if (stalled) break;
           pending = next();
         }
       } catch {
         // The store closed or failed: end the stream; the client resumes with Last-Event-ID.
       } finally {
         tail.close();
+        lease.release();
         await iterator.return?.().catch(() => {});
       }
     });

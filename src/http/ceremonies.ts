@@ -39,9 +39,10 @@ export function ceremonyRoutes(deps: CeremonyRouteDeps): Hono {
   app.get('/api/v1/ceremonies/:id', async (c) => c.json(await deps.ceremonies.get(c.req.param('id'))));
 
   app.post('/api/v1/ceremonies/:id/approvals', async (c) => {
+    // The body is read (within the body deadline) before a shared slot is taken: a slow sender holds no slot.
+    const body = await readJsonBody(c, BODY_LIMIT);
     const permit = deps.approvals?.acquire('approvals', 'approvals');
     try {
-      const body = await readJsonBody(c, BODY_LIMIT);
       return c.json(await deps.ceremonies.approve(c.req.param('id'), body));
     } finally {
       permit?.release();

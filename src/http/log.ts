@@ -1,12 +1,14 @@
 /**
  * Transparency-log routes (SPEC §2, C2SP formats) and the TrustedRoot. Every number in a path or
- * query is an attacker's: strictly decimal, a safe integer, and within the log, else 400.
+ * query is an attacker's: strictly decimal, a safe integer, and within the log, else 400; a query
+ * parameter given twice is refused (`repeated_parameter`), never read as its first value.
  */
 import { Hono } from 'hono';
 import type { LogService } from '../app/transparency/log-service.ts';
 import type { TsaService } from '../app/timestamping/tsa-service.ts';
 import { trustedRootDocument } from '../app/trust/trusted-root.ts';
 import { LedgerError } from '../errors.ts';
+import { singleQuery } from './query.ts';
 import { decodeEntryBundle, encodeEntryBundle, parseTilePath, TILE_WIDTH, tileWidthAt } from '../log/tiles.ts';
 
 export const TRUSTED_ROOT_MEDIA_TYPE = 'application/vnd.dev.sigstore.trustedroot.v0.2+json';
@@ -40,8 +42,8 @@ export function logRoutes(deps: { log: LogService; tsa?: TsaService }): Hono {
   });
 
   app.get('/api/v1/log/proof/inclusion', (c) => {
-    const index = parseCount(c.req.query('index'), 'index');
-    const treeSize = parseCount(c.req.query('treeSize'), 'treeSize');
+    const index = parseCount(singleQuery(c, 'index'), 'index');
+    const treeSize = parseCount(singleQuery(c, 'treeSize'), 'treeSize');
     const size = log.reader.size();
     if (treeSize > size) throw new LedgerError('bad_request', `treeSize ${treeSize} is beyond the log size ${size}`, { reason: 'tree_size_out_of_range' });
     if (index >= treeSize) throw new LedgerError('bad_request', `index ${index} is not below treeSize ${treeSize}`, { reason: 'index_out_of_range' });
@@ -54,8 +56,8 @@ export function logRoutes(deps: { log: LogService; tsa?: TsaService }): Hono {
   });
 
   app.get('/api/v1/log/proof/consistency', (c) => {
-    const from = parseCount(c.req.query('from'), 'from');
-    const to = parseCount(c.req.query('to'), 'to');
+    const from = parseCount(singleQuery(c, 'from'), 'from');
+    const to = parseCount(singleQuery(c, 'to'), 'to');
     const size = log.reader.size();
     if (to > size) throw new LedgerError('bad_request', `to ${to} is beyond the log size ${size}`, { reason: 'tree_size_out_of_range' });
     if (from > to) throw new LedgerError('bad_request', `from ${from} is greater than to ${to}`, { reason: 'from_after_to' });

@@ -5,10 +5,12 @@ import type { AnchorsService } from '../app/trust/anchors-service.ts';
 import type { KeyringService } from '../app/keys/keyring-service.ts';
 import type { SigningService } from '../app/signing/signing-service.ts';
 import { isBundleId } from '../domain/bundle.ts';
+import { parseRfc3339 } from '../domain/instant.ts';
 import { isKeyId, type KeyEntry } from '../domain/keyring.ts';
 import { LedgerError } from '../errors.ts';
 import { anchorsProjection, type Anchors } from '../projections/anchors.ts';
 import type { ReadModelReader } from '../store/read-model.ts';
+import { StreamLimiter } from './sse-limits.ts';
 
 export interface RegistryRouteDeps {
   readonly signing: SigningService;
@@ -16,6 +18,8 @@ export interface RegistryRouteDeps {
   readonly readModel: ReadModelReader;
   /** Publishes anchors and notifies the SSE stream. */
   readonly anchors?: AnchorsService;
+  /** Caps and timeouts of SSE streams, shared with the audit tail (default: DEFAULT_STREAM_LIMITS). */
+  readonly streams?: StreamLimiter;
 }
 
 const SSE_KEEPALIVE_MS = 15_000;
@@ -38,6 +42,7 @@ const MAX_VERSION = 1_000_000_000;
 
 export function registryRoutes(deps: RegistryRouteDeps): Hono {
   const app = new Hono();
+  const streams = deps.streams ?? new StreamLimiter();
 
   // A key is published once it has been activated (generated keys wait for their ceremony).
   const published = (k: KeyEntry) => k.status !== 'generated';
@@ -56,7 +61,8 @@ export function registryRoutes(deps: RegistryRouteDeps): Hono {
     const at = c.req.query('at');
     let anchors;
     if (at !== undefined) {
-      const instant = RFC3339_RE.test(at) ? new Date(at) : undefined;
+      const ms = RFC3339_RE.test(at) ? parseRfc3339(at) : undefined; // calendar-valid: 2026-02-30 is refused, not shifted
+      const instant = ms === undefined ? undefined : new Date(ms);
       if (!instant || Number.isNaN(instant.getTime())) throw new LedgerError('bad_request', '"at" must be an RFC 3339 instant, e.g. 2026-11-01T00:00:00Z', { reason: 'invalid_time' });
       anchors = anchorsProjection.at(deps.readModel, instant.toISOString());
       if (!anchors) throw new LedgerError('not_found', `no anchors were published at or before ${instant.toISOString()}`);
@@ -96,7 +102,10 @@ export function registryRoutes(deps: RegistryRouteDeps): Hono {
       if (!/^\d{1,10}$/.test(raw)) throw new LedgerError('bad_request', 'Last-Event-ID / after must be an anchors version number', { reason: 'invalid_event_id' });
       after = Number(raw);
     }
+    // Over the stream caps: refused before anything is subscribed.
+    const lease = streams.acquire(c);
     return streamSSE(c, async (stream) => {
+      lease.attach(stream);
       let sent = after ?? 0;
       const queue: Anchors[] = [];
       let wake: (() => void) | undefined;
@@ -111,14 +120,14 @@ export function registryRoutes(deps: RegistryRouteDeps): Hono {
       const initial = after === undefined ? [anchors.latest()].filter((v): v is Anchors => v !== undefined) : anchors.since(after);
       try {
         for (const v of initial) {
-          await stream.writeSSE({ id: String(v.version), event: 'anchors', data: JSON.stringify(v) });
+          if (!(await lease.write(() => stream.writeSSE({ id: String(v.version), event: 'anchors', data: JSON.stringify(v) })))) return;
           sent = v.version;
         }
         while (!stream.aborted && !stream.closed) {
           const v = queue.shift();
           if (v) {
             if (v.version <= sent) continue;
-            await stream.writeSSE({ id: String(v.version), event: 'anchors', data: JSON.stringify(v) });
+            if (!(await lease.write(() => stream.writeSSE({ id: String(v.version), event: 'anchors', data: JSON.stringify(v) })))) return;
             sent = v.version;
             continue;
           }
@@ -130,10 +139,11 @@ export function registryRoutes(deps: RegistryRouteDeps): Hono {
             };
           });
           wake = undefined;
-          if (queue.length === 0 && !stream.aborted) await stream.write(': keep-alive\n\n');
+          if (queue.length === 0 && !stream.aborted && !(await lease.write(() => stream.write(': keep-alive\n\n')))) return;
         }
       } finally {
         unsubscribe();
+        lease.release();
       }
     });
   });

@@ -1,16 +1,18 @@
 /**
  * `POST /api/v1/signer/sign/dsse` (SPEC §2). Order of checks, cheapest and most telling first:
- * OpTok (401) → entitlement (403) → plan QPS and concurrency (429) → release integrity of the
- * caller's scanner when required (403 `release_untrusted`, 503/502 when its registry cannot tell)
- * → body size while streaming (413) → body shape (400/415) → sign. Every refusal is counted and logged, never appended.
+ * OpTok (401) → entitlement (403) → body size while streaming (413) and its deadline (408), read
+ * before any slot is taken → plan QPS and concurrency (429) → release integrity of the caller's
+ * scanner when required (403 `release_untrusted`, 503/502 when its registry cannot tell) → body shape (400/415: one strict JSON text, exact numbers)
+ * → what may be signed (403 reserved, 400 not strict JSON: domain/sign-request.ts) → sign. Every refusal is counted and logged, never appended.
  */
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import type { Logger } from '../app/common/logger.ts';
 import type { Metrics } from '../app/common/metrics.ts';
 import { idempotencyKeyHash, type SigningService } from '../app/signing/signing-service.ts';
+import { readStrictJsonText } from '../crypto/strict-json.ts';
 import { parseSignRequest } from '../domain/sign-request.ts';
-import { isLedgerError } from '../errors.ts';
-import { readJsonBody } from './body.ts';
+import { isLedgerError, LedgerError } from '../errors.ts';
+import { readBody } from './body.ts';
 
 export interface Caller {
   readonly subject: string;
@@ -49,6 +51,39 @@ export const SIGN_SCOPE = 'signer.sign';
 /** JSON and base64 overhead allowed on top of the plan's artifact size. */
 const bodyLimitFor = (maxArtifactBytes: number) => Math.ceil((maxArtifactBytes * 4) / 3) + 64 * 1024;
 
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+
+/**
+ * `readJsonBody` (body.ts) with the same media type, size, UTF-8 and error mapping, read with the
+ * strict reader in its exact-number mode: a statement is re-serialised as JCS before signing, so a
+ * number JCS would write differently (`9007199254740993`, `1e400`) is refused here
+ * (`invalid_statement`, reason `inexact_number`) rather than silently changed. Duplicate member
+ * names at any depth are refused (`bad_request`, reason `malformed_json`, `json: duplicate_key`),
+ * so `{"statement": A, "statement": B}` cannot be read as B here and as A elsewhere.
+ */
+async function readSignBody(c: Context, limit: number): Promise<unknown> {
+  const type = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type !== 'application/json' && !/^application\/[a-z0-9.+-]+\+json$/.test(type)) {
+    throw new LedgerError('unsupported_media_type', 'the request body must be application/json', { reason: 'not_json' });
+  }
+  const bytes = await readBody(c, limit);
+  if (bytes.byteLength === 0) throw new LedgerError('bad_request', 'the request body is empty', { reason: 'empty_body' });
+  let text: string;
+  try {
+    text = utf8.decode(bytes);
+  } catch {
+    throw new LedgerError('bad_request', 'the request body is not valid UTF-8', { reason: 'invalid_utf8' });
+  }
+  const result = readStrictJsonText(text, { exactNumbers: true });
+  if (result.ok) return result.value;
+  if (result.reason === 'inexact_number') {
+    const field = (result.path ?? '').slice(0, 200);
+    const code = field === 'statement' || field.startsWith('statement.') || field.startsWith('statement[') ? 'invalid_statement' : 'invalid_request';
+    throw new LedgerError(code, `${result.message}: a statement is signed as JCS, which cannot carry this number exactly`, { reason: 'inexact_number', field });
+  }
+  throw new LedgerError('bad_request', `the request body is not valid JSON (${result.message})`, { reason: 'malformed_json', json: result.reason });
+}
+
 export function signerRoutes(deps: SignerRouteDeps): Hono {
   const app = new Hono();
 
@@ -62,11 +97,12 @@ export function signerRoutes(deps: SignerRouteDeps): Hono {
         poe: c.req.header('x-proof-of-entitlement'),
         requiredScope: SIGN_SCOPE,
       });
-      permit = deps.quotas.acquire(caller.tenant, caller.plan);
       const plan = deps.quotas.planOf(caller.plan);
-      if (deps.release?.required) await deps.release.requireTrustedRelease(caller);
       const idempotencyKey = idempotencyKeyHash(c.req.header('idempotency-key'));
-      const body = await readJsonBody(c, bodyLimitFor(plan.maxArtifactBytes));
+      // The body is read (within the body deadline) before a concurrency slot is taken: a slow sender holds no slot.
+      const body = await readSignBody(c, bodyLimitFor(plan.maxArtifactBytes));
+      permit = deps.quotas.acquire(caller.tenant, caller.plan);
+      if (deps.release?.required) await deps.release.requireTrustedRelease(caller);
       const request = parseSignRequest(body, plan.maxArtifactBytes);
       const result = await deps.signing.sign(caller, request, idempotencyKey);
       deps.metrics.signDuration.observe({ result: result.created ? 'created' : 'existing', backend: result.signingIdentity.backend }, (performance.now() - started) / 1000);

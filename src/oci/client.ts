@@ -1,5 +1,5 @@
 /**
- * OCI distribution client over plain `fetch` (no dependency). Every operation is bounded:
+ * OCI distribution client over node:http/https (./transport.ts, no dependency). Every operation is bounded:
  *
  * - time: one deadline per operation (`AbortSignal.timeout`, combined with the caller's signal),
  *   covering redirects, the token round trip and reading the body;
@@ -14,14 +14,29 @@
  * sent; on `Bearer realm=…,service=…,scope=…` a token is fetched from the realm (with the
  * credentials, if any) and the request is retried once. Messages never contain credentials,
  * tokens or response bodies (only the registry's own error codes).
+ *
+ * Network: every request (each redirect hop and each token request included) resolves its host
+ * once and connects only to the addresses resolved (src/oci/transport.ts). With a `network`
+ * policy (the service) those addresses must all be public (src/oci/address-policy.ts) unless the
+ * host is allow-listed, else AddressNotAllowedError before any connection; a Bearer realm must
+ * then be on the registry's own host or allow-listed. Without one (the CLI, on its user's own
+ * network) any address is used.
  */
 import { createHash } from 'node:crypto';
-import { OciError, type OciErrorCode } from './errors.ts';
+import { classifyHostLiteral, isPublicAddress } from './address-policy.ts';
+import { AddressNotAllowedError, OciError, type OciErrorCode } from './errors.ts';
 import { isDigest, parseDigest, parseRegistryHost, parseRepositoryName, parseTag, referrersTagFor, registryScheme, type Digest } from './reference.ts';
 import { MEDIA_TYPE, parseDescriptor, parseIndex, type OciDescriptor, type OciIndex } from './types.ts';
 import { isObject } from '../json.ts';
 import { Lru } from '../util/lru.ts';
 import { readLimited } from '../util/read-limited.ts';
+import { roundTrip, socketHost, systemResolver, type ResolvedAddress, type Resolver } from './transport.ts';
+
+/** Which addresses the client may connect to (see the module comment). */
+export interface NetworkPolicy {
+  /** Hosts contacted whatever they resolve to (SIGLEDGER_REGISTRIES); every other must resolve to public addresses only. */
+  readonly allowListed: (url: URL) => boolean;
+}
 
 export interface OciCredentials {
   readonly username: string;
@@ -47,8 +62,12 @@ export interface OciClientOptions {
   /** Default 3. */
   readonly maxRedirects?: number;
   readonly userAgent?: string;
-  /** May a Bearer challenge send us (and the credentials) to this token realm host? Default: any https realm. */
+  /** May a Bearer challenge send us (and the credentials) to this token realm host? Default: any https realm; with `network`, the registry's own host or an allow-listed one. */
   readonly allowRealm?: (host: string) => boolean;
+  /** Address policy (the service); none: any address (the CLI). */
+  readonly network?: NetworkPolicy;
+  /** Name resolution (default node:dns lookup, every address). */
+  readonly resolve?: Resolver;
 }
 
 export interface CallOptions {
@@ -144,6 +163,8 @@ export class OciClient {
   private readonly maxRedirects: number;
   private readonly userAgent: string;
   private readonly allowRealm: ((host: string) => boolean) | undefined;
+  private readonly network: NetworkPolicy | undefined;
+  private readonly resolve: Resolver;
   /** Bearer tokens by scope. */
   private readonly tokens = new Lru<string, string>({ capacity: DEFAULTS.maxTokens });
   private basic = false;
@@ -159,6 +180,8 @@ export class OciClient {
     this.maxTokenBytes = options.maxTokenBytes ?? DEFAULTS.maxTokenBytes;
     this.maxRedirects = options.maxRedirects ?? DEFAULTS.maxRedirects;
     this.userAgent = options.userAgent ?? 'sigledger-oci/0.1';
+    this.network = options.network;
+    this.resolve = options.resolve ?? systemResolver;
     this.allowRealm = options.allowRealm;
   }
 
@@ -368,11 +391,11 @@ export class OciClient {
     }
   }
 
-  private transportError(op: Op, e: unknown): OciError {
-    if (e instanceof OciError) return e;
+  private transportError(op: Op, e: unknown): OciError | AddressNotAllowedError {
+    if (e instanceof OciError || e instanceof AddressNotAllowedError) return e;
     if (op.deadline.aborted) return new OciError('oci_timeout', `${op.what}: no complete answer within ${op.timeoutMs} ms`);
     if (op.external?.aborted) return new OciError('oci_aborted', `${op.what}: aborted`);
-    const cause = (e as { cause?: { code?: unknown } }).cause;
+    const cause = (e as { cause?: { code?: unknown } }).cause ?? (e as { code?: unknown });
     const code = typeof cause?.code === 'string' && /^[A-Z0-9_]{1,40}$/.test(cause.code) ? ` (${cause.code})` : '';
     return new OciError('oci_unreachable', `${op.what}: registry unreachable${code}`, { cause: e });
   }
@@ -391,7 +414,8 @@ export class OciClient {
       if (auth) headers.authorization = auth;
       let res: Response;
       try {
-        res = await fetch(url, { method, headers, ...(body !== undefined ? { body } : {}), redirect: 'manual', signal: op.signal });
+        const addresses = await this.addressesFor(url, op.signal);
+        res = await roundTrip({ method, url, headers, ...(body !== undefined ? { body } : {}), signal: op.signal, addresses });
       } catch (e) {
         throw this.transportError(op, e);
       }
@@ -414,6 +438,24 @@ export class OciClient {
       }
       return res;
     }
+  }
+
+  /**
+   * The addresses to connect to for `url`: resolved once; with a network policy and a host that
+   * is not allow-listed, every one must be public (a literal is judged in any spelling, a name
+   * under `localhost` without a lookup).
+   */
+  private async addressesFor(url: URL, signal: AbortSignal): Promise<readonly ResolvedAddress[]> {
+    const host = socketHost(url);
+    const checked = this.network !== undefined && !this.network.allowListed(url);
+    if (checked) {
+      const literal = classifyHostLiteral(host);
+      if (literal !== undefined && literal !== 'public') throw new AddressNotAllowedError(url.host);
+    }
+    const addresses = await abortable(this.resolve(host), signal);
+    if (addresses.length === 0) throw Object.assign(new Error('no address'), { cause: { code: 'ENOTFOUND' } });
+    if (checked && !addresses.every((a) => isPublicAddress(a.address))) throw new AddressNotAllowedError(url.host);
+    return addresses;
   }
 
   private authorization(scope: string): string | undefined {
@@ -447,7 +489,10 @@ export class OciClient {
     if (realm.username || realm.password || realm.hash) throw new OciError('oci_unauthorized', `${op.what}: Bearer realm must not carry credentials or a fragment`);
     const realmOk = realm.protocol === 'https:' || (realm.protocol === 'http:' && this.baseUrl.protocol === 'http:');
     if (!realmOk) throw new OciError('oci_unauthorized', `${op.what}: Bearer realm ${realm.origin} must use https`);
-    if (this.allowRealm && !this.allowRealm(realm.host.toLowerCase())) throw new OciError('oci_unauthorized', `${op.what}: Bearer realm ${realm.origin} is not an allowed host`);
+    const realmAllowed = this.allowRealm
+      ? this.allowRealm(realm.host.toLowerCase())
+      : this.network === undefined || realm.host === this.baseUrl.host || this.network.allowListed(realm);
+    if (!realmAllowed) throw new OciError('oci_unauthorized', `${op.what}: Bearer realm ${realm.origin} is not an allowed host`);
     if (params.service !== undefined) realm.searchParams.set('service', params.service);
     const scopes = new Set([scope, ...(params.scope ? [params.scope] : [])]);
     for (const s of scopes) realm.searchParams.append('scope', s);
@@ -546,6 +591,25 @@ export class OciClient {
               : 'oci_bad_response';
     return new OciError(code, `${op.what}: HTTP ${res.status}${codes}`, { status: res.status });
   }
+}
+
+/** `promise`, or the signal's reason as soon as it aborts (a lookup cannot be cancelled). */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
 }
 
 async function discard(res: Response): Promise<void> {

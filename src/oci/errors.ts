@@ -24,3 +24,20 @@ export class OciError extends LedgerError {
 
 export const isOciError = (e: unknown, code?: OciErrorCode): e is OciError =>
   e instanceof OciError && (code === undefined || e.code === code);
+
+/**
+ * A registry host (or a redirect or token realm on the way) that resolves to an address the
+ * network policy refuses (src/oci/address-policy.ts: loopback, private, link-local, …) and is not
+ * allow-listed. Not a registry failure but a refusal: `registry_not_allowed` (403) with
+ * `details.reason` `address_not_allowed`, raised before any connection is made.
+ */
+export class AddressNotAllowedError extends LedgerError {
+  constructor(host: string) {
+    super(
+      'registry_not_allowed',
+      `registry host ${host.slice(0, 260)} resolves to an address this service does not contact (loopback, private, link-local or reserved); list it in SIGLEDGER_REGISTRIES to allow it`,
+      { reason: 'address_not_allowed', registry: host.slice(0, 260) },
+    );
+    this.name = 'AddressNotAllowedError';
+  }
+}

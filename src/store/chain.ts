@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { LedgerError, IntegrityError } from '../errors.ts';
 import { jcs, NotJsonError } from '../crypto/jcs.ts';
 import { sha256Hex } from '../crypto/hash.ts';
+import { parseRfc3339 } from '../domain/instant.ts';
 import {
   MAX_EVENT_TYPE_LENGTH,
   MAX_EVENTS_PER_APPEND,
@@ -58,7 +59,7 @@ export function prepareEvents(events: readonly NewEvent[]): PreparedEvent[] {
     if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) {
       throw invalid('metadata must be an object', i);
     }
-    if (typeof metadata.time !== 'string' || !RFC3339_RE.test(metadata.time)) {
+    if (typeof metadata.time !== 'string' || !RFC3339_RE.test(metadata.time) || parseRfc3339(metadata.time) === undefined) {
       throw invalid('metadata.time must be an RFC 3339 timestamp', i);
     }
     let dataJson: string;

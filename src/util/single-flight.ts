@@ -12,6 +12,11 @@ export class SingleFlight<K, V> {
     return this.flights.size;
   }
 
+  /** Whether a call for `key` is in flight (a `run` now would join it). */
+  has(key: K): boolean {
+    return this.flights.has(key);
+  }
+
   /**
    * The running call for `key`, else `start()`'s. Only the caller that started the call sees its
    * side effects run (they belong in `start`); joiners get the same promise. A synchronous throw of

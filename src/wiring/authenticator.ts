@@ -1,6 +1,8 @@
 /**
  * The caller authenticator for the configured mode: the local dev issuer (kept in the data
- * directory), or the production JWKS key sets for OpTok and PoE.
+ * directory), or the production JWKS key sets for OpTok and PoE. Both modes apply the same rules
+ * (app/access/auth/authenticator.ts): OpTok `tenant` required, PoE bound to its OpTok (`ath`),
+ * lifetimes at most SIGLEDGER_MAX_TOKEN_LIFETIME.
  */
 import { createAuthenticator, type Authenticator } from '../app/access/auth/authenticator.ts';
 import { ensureDevIssuer } from '../app/access/auth/dev-issuer.ts';
@@ -11,7 +13,7 @@ import type { Config } from '../config.ts';
 export async function openAuthenticator(config: Config, logger: Logger): Promise<Authenticator> {
   if (config.authMode === 'dev') {
     const issuer = await ensureDevIssuer(config.dataDir);
-    return createAuthenticator(issuer.authenticatorOptions());
+    return createAuthenticator({ ...issuer.authenticatorOptions(), maxLifetimeSeconds: config.auth.maxTokenLifetimeSeconds });
   }
   const opTokKeys = createKeySource(config.auth.jwks!, { label: 'SIGLEDGER_JWKS' });
   const poeKeys = createKeySource(config.auth.poeJwks!, { label: 'SIGLEDGER_POE_JWKS' });
@@ -29,5 +31,6 @@ export async function openAuthenticator(config: Config, logger: Logger): Promise
   return createAuthenticator({
     opTok: { keys: opTokKeys, issuer: config.auth.issuer!, audience: 'signer' },
     poe: { keys: poeKeys, issuer: config.auth.poeIssuer! },
+    maxLifetimeSeconds: config.auth.maxTokenLifetimeSeconds,
   });
 }

@@ -67,7 +67,7 @@ describe('sigledger kit export', () => {
     const rotation = await http(svc, '/api/v1/rotations', { method: 'POST', headers: admin, json: { reason: 'monthly rotation' } });
     expect(rotation.status).toBe(202);
     for (const n of [1, 2]) {
-      const r = await runCli(['approve', '--url', svc.url, '--ceremony', rotation.body.ceremonyId, '--key', devApproverPath(svc.dataDir, n)], {}, 60_000);
+      const r = await runCli(['approve', '--url', svc.url, '--ceremony', rotation.body.ceremonyId, '--key', devApproverPath(svc.dataDir, n), '--yes'], {}, 60_000);
       expect(r.code).toBe(0);
     }
   }, 120_000);

@@ -75,7 +75,7 @@ describe('sigledger verify', () => {
     const rotation = await http(svc, '/api/v1/rotations', { method: 'POST', headers: admin, json: { reason: 'monthly rotation' } });
     expect(rotation.status).toBe(202);
     for (const n of [1, 2]) {
-      const r = await runCli(['approve', '--url', svc.url, '--ceremony', rotation.body.ceremonyId, '--key', devApproverPath(svc.dataDir, n)], {}, 60_000);
+      const r = await runCli(['approve', '--url', svc.url, '--ceremony', rotation.body.ceremonyId, '--key', devApproverPath(svc.dataDir, n), '--yes'], {}, 60_000);
       expect(r.code).toBe(0);
     }
     expect((await http(svc, `/api/v1/rotations/${rotation.body.rotationId}`)).body.state).toBe('completed');
@@ -90,7 +90,7 @@ describe('sigledger verify', () => {
     const revoke = await http(svc, '/api/v1/ceremonies', { method: 'POST', headers: admin, json: { action: { type: 'revoke-key', keyId: key2, compromisedSince: since }, reason: 'key 2 compromised' } });
     expect(revoke.status).toBe(201);
     for (const n of [1, 2]) {
-      const r = await runCli(['approve', '--url', svc.url, '--ceremony', revoke.body.ceremonyId, '--key', devApproverPath(svc.dataDir, n)], {}, 60_000);
+      const r = await runCli(['approve', '--url', svc.url, '--ceremony', revoke.body.ceremonyId, '--key', devApproverPath(svc.dataDir, n), '--yes'], {}, 60_000);
       expect(r.code).toBe(0);
     }
     const revoked = (await http(svc, `/api/v1/rotations/${revoke.body.proposal.action.rotationId}`)).body;

@@ -18,6 +18,15 @@
  *                   genuine signature sent in headers instead of a token (= no token).
  * The approvals route takes no token: its token columns send a valid approval (approver 1, a
  * fresh ceremony per cell) along with that column's token, which must neither help nor hurt.
+ *
+ * Token-hardening columns (issue 16), each a credential the dev issuers really signed that would
+ * pass without the rule; each answers what `expired` (OpTok rules) or `foreignPoe` (PoE rules)
+ * answers on that route, with its own reason:
+ *   duplicateScope  OpTok claims `{"scope":"<other scopes>",…,"scope":"<the route's scope>"}` (duplicate_key)
+ *   duplicateHeader OpTok header `{"alg":"EdDSA","kid":"x","kid":"<real kid>"}` (duplicate_key)
+ *   longLifetime    OpTok valid for 25 h (lifetime_too_long; the default maximum is 24 h)
+ *   noTenant        OpTok without `tenant` + a PoE bound to it naming tenant acme (missing_tenant)
+ *   otherOpTokPoe   OpTok + a PoE (same subject and tenant) bound to another OpTok (poe_binding_mismatch)
  */
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
@@ -28,6 +37,7 @@ import { openApiDocument } from '../../src/http/openapi.ts';
 import { buildQuery } from '../support/tsa-client.ts';
 import { startTestService, type TestService } from '../support/service.ts';
 import { devTokenMinter, type DevTokenMinter } from '../support/tokens.ts';
+import { DEV_AUDIENCE, DEV_OPTOK_ISSUER } from '../../src/app/access/auth/dev-issuer.ts';
 import { approvalBy, devApproval, devApproverId } from '../support/approvers.ts';
 
 const COLUMNS = ['none', 'expired', 'wrongAudience', 'wrongScope', 'foreignPoe', 'signer', 'auditor', 'admin', 'forgedApprover'] as const;
@@ -72,7 +82,7 @@ interface Row {
   readonly guard: Guard;
   /** none, expired, wrongAudience, wrongScope, foreignPoe, signer, auditor, admin, forgedApprover */
   readonly expect: Statuses;
-  readonly build: (auth: Record<string, string>, column: Column) => Promise<Req[]> | Req[];
+  readonly build: (auth: Record<string, string>, column: Column | HardeningColumn) => Promise<Req[]> | Req[];
   /** Readiness flips to 503 for a moment after each append: retry a 503 for a while. */
   readonly settle?: boolean;
 }
@@ -96,6 +106,15 @@ const REASON_BY_COLUMN: Record<Column, Record<number, string>> = {
   admin: { 403: 'missing_scope' },
   forgedApprover: { 401: 'missing_token' },
 };
+
+const HARDENING = {
+  duplicateScope: { like: 'expired', reason: { 401: 'duplicate_key' } },
+  duplicateHeader: { like: 'expired', reason: { 401: 'duplicate_key' } },
+  longLifetime: { like: 'expired', reason: { 401: 'lifetime_too_long' } },
+  noTenant: { like: 'expired', reason: { 401: 'missing_tenant' } },
+  otherOpTokPoe: { like: 'foreignPoe', reason: { 403: 'poe_binding_mismatch' } },
+} as const satisfies Record<string, { like: Column; reason: Record<number, string> }>;
+type HardeningColumn = keyof typeof HARDENING;
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 const json = (method: string, path: string, auth: Record<string, string>, body: unknown): Req => ({
@@ -211,7 +230,7 @@ describe('authorization matrix (every route × every kind of caller)', () => {
 
   /** Credentials per (guard, column), minted once. */
   const credentialCache = new Map<string, Promise<Record<string, string>>>();
-  const credentials = (guard: Guard, column: Column): Promise<Record<string, string>> => {
+  const credentials = (guard: Guard, column: Column | HardeningColumn): Promise<Record<string, string>> => {
     const key = `${guard}/${column}`;
     let p = credentialCache.get(key);
     if (!p) {
@@ -220,20 +239,37 @@ describe('authorization matrix (every route × every kind of caller)', () => {
     }
     return p;
   };
-  async function mintCredentials(guard: Guard, column: Column): Promise<Record<string, string>> {
+  async function mintCredentials(guard: Guard, column: Column | HardeningColumn): Promise<Record<string, string>> {
     const scopes = ROUTE_SCOPES[guard];
     const now = Math.floor(Date.now() / 1000);
+    const bound = async (opTok: string) => mint.headers(opTok, await mint.poe({ opTok }));
+    const claims = (scopeMembers: string) =>
+      `{"iss":"${DEV_OPTOK_ISSUER}","aud":"${DEV_AUDIENCE}","sub":"dev:acme","tenant":"acme","iat":${now},"exp":${now + 600},${scopeMembers}}`;
     switch (column) {
       case 'none':
         return {};
       case 'expired':
-        return mint.headers(await mint.opTok({ scopes, iat: now - 7200, exp: now - 3600 }), await mint.poe());
+        return bound(await mint.opTok({ scopes, iat: now - 7200, exp: now - 3600 }));
       case 'wrongAudience':
-        return mint.headers(await mint.opTok({ scopes, audience: 'ledger-admin' }), await mint.poe());
+        return bound(await mint.opTok({ scopes, audience: 'ledger-admin' }));
       case 'wrongScope':
-        return mint.headers(await mint.opTok({ scopes: OTHER_SCOPES[guard] }), await mint.poe());
-      case 'foreignPoe':
-        return mint.headers(await mint.opTok({ scopes, tenant: 'acme', subject: 'dev:acme' }), await mint.poe({ tenant: 'globex', subject: 'dev:acme' }));
+        return bound(await mint.opTok({ scopes: OTHER_SCOPES[guard] }));
+      case 'foreignPoe': {
+        const opTok = await mint.opTok({ scopes, tenant: 'acme', subject: 'dev:acme' });
+        return mint.headers(opTok, await mint.poe({ tenant: 'globex', subject: 'dev:acme', opTok }));
+      }
+      case 'duplicateScope':
+        return bound(mint.signRaw('opTok', `{"alg":"EdDSA","kid":"${mint.ids.opTokKid}","typ":"at+jwt"}`, claims(`"scope":"${OTHER_SCOPES[guard].join(' ')}","scope":"${scopes.join(' ')}"`)));
+      case 'duplicateHeader':
+        return bound(mint.signRaw('opTok', `{"alg":"EdDSA","kid":"not-the-key","typ":"at+jwt","kid":"${mint.ids.opTokKid}"}`, claims(`"scope":"${scopes.join(' ')}"`)));
+      case 'longLifetime':
+        return bound(await mint.opTok({ scopes, iat: now, exp: now + 25 * 3600 }));
+      case 'noTenant':
+        return bound(await mint.opTok({ scopes, tenant: null }));
+      case 'otherOpTokPoe': {
+        const other = await mint.opTok({ scopes });
+        return mint.headers(await mint.opTok({ scopes }), await mint.poe({ opTok: other }));
+      }
       case 'signer':
         return svc.tokens({ scopes: ['signer.sign'] });
       case 'auditor':
@@ -262,7 +298,8 @@ describe('authorization matrix (every route × every kind of caller)', () => {
     });
     await new Promise<void>((resolve) => emptyRegistry!.listen(0, '127.0.0.1', resolve));
     fx.registry = `127.0.0.1:${(emptyRegistry.address() as AddressInfo).port}`;
-    svc = await startTestService({ SIGLEDGER_CHECKPOINT_INTERVAL_MS: '10', SIGLEDGER_ROTATION_CRON: 'off' });
+    // The stub registry is on loopback: it must be allow-listed explicitly (issue 16, network boundaries).
+    svc = await startTestService({ SIGLEDGER_CHECKPOINT_INTERVAL_MS: '10', SIGLEDGER_ROTATION_CRON: 'off', SIGLEDGER_REGISTRIES: fx.registry });
     mint = await devTokenMinter(svc.dataDir);
     fx.admin = await svc.tokens({ scopes: ['ledger.admin'] });
     const signed = await call(json('POST', '/api/v1/signer/sign/dsse', await svc.tokens(), { payloadType: 'text/plain', payload: b64('authz matrix fixture') }));
@@ -298,10 +335,14 @@ describe('authorization matrix (every route × every kind of caller)', () => {
     expect([...described].sort()).toEqual([...rows].sort());
   });
 
+  const CELLS: readonly { column: Column | HardeningColumn; index: number; reasons: Record<number, string> }[] = [
+    ...COLUMNS.map((column, index) => ({ column, index, reasons: REASON_BY_COLUMN[column] })),
+    ...(Object.keys(HARDENING) as HardeningColumn[]).map((column) => ({ column, index: COLUMNS.indexOf(HARDENING[column].like), reasons: HARDENING[column].reason as Record<number, string> })),
+  ];
   for (const row of ROWS) {
     describe(row.route, () => {
-      COLUMNS.forEach((column, i) => {
-        const expected = row.expect[i]!;
+      CELLS.forEach(({ column, index, reasons }) => {
+        const expected = row.expect[index]!;
         it(`${column} → ${expected}`, async () => {
           cellsRun++;
           const requests = await row.build(await credentials(row.guard, column), column);
@@ -321,7 +362,7 @@ describe('authorization matrix (every route × every kind of caller)', () => {
               expect(res.contentType, where).toBe('application/problem+json');
               expect(res.body?.code, where).toEqual(expect.any(String));
               expect(res.body?.code, where).toBe(CODE_BY_STATUS[expected]);
-              const reason = r.reason ?? REASON_BY_COLUMN[column][expected];
+              const reason = r.reason ?? reasons[expected];
               if (reason !== undefined) expect(res.body?.reason, where).toBe(reason);
             } else if (r.sse) {
               expect(res.contentType, where).toMatch(/^text\/event-stream/);

@@ -67,6 +67,59 @@ describe('hostile input', () => {
         { seed: SEED, numRuns: 150 },
       );
     });
+
+    it('never signs a reserved statement or a JSON payload that is not one strict UTF-8 JSON text (issue 16 findings 4, 5)', async () => {
+      const fatal = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+      const predicateType = fc.constantFrom('https://slsa.dev/provenance/v1', 'https://sigledger.dev/attestations/key-transition/v1', 'https://sigledger.dev/attestations/resign/v1', 'HTTPS://SIGLEDGER.DEV/attestations/x', 'https://sigledger.dev/attestations/release/v1');
+      const member = fc.constantFrom('predicateType', 'PredicateType', 'predicate_type', 'predicate\\u0054ype');
+      const text = fc.tuple(fc.array(fc.tuple(member, predicateType), { minLength: 1, maxLength: 3 }), json).map(([members, extra]) => `{${members.map(([k, v]) => `"${k}":"${v}"`).join(',')},"x":${JSON.stringify(extra)}}`);
+      const hostile = fc.constantFrom([], [0xff], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xef, 0xbb, 0xbf], [...Buffer.from('\\ud800')], [...Buffer.from('{}')], [...Buffer.from(' x')]);
+      const payload = fc.tuple(text, fc.array(fc.tuple(fc.nat(), hostile), { maxLength: 2 }), fc.boolean()).map(([t, splices, wide]) => {
+        let out = wide ? Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(t, 'utf16le')]) : Buffer.from(t);
+        for (const [at, piece] of splices) out = Buffer.concat([out.subarray(0, at % (out.length + 1)), Buffer.from(piece), out.subarray(at % (out.length + 1))]);
+        return out;
+      });
+      const payloadType = fc.constantFrom('application/vnd.in-toto+json', 'Application/Vnd.In-Toto+JSON', 'application/vnd.in-toto+json; charset=utf-8', 'application/json', 'application/vnd.x+json', 'text/plain', 'application/vnd.sigledger.ceremony+json');
+      await fc.assert(
+        fc.asyncProperty(payloadType, payload, async (type, bytes) => {
+          const before = await svc.ledger.store.headPosition();
+          const res = await svc.app.request('/api/v1/signer/sign/dsse', { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify({ payloadType: type, payload: bytes.toString('base64') }) });
+          expect(res.status).toBeLessThan(500);
+          if (res.status >= 400) {
+            expect(res.headers.get('content-type')).toBe('application/problem+json');
+            expect(await svc.ledger.store.headPosition()).toBe(before);
+            return;
+          }
+          // Signed: only outside the ledger's namespace, and (for JSON types) exactly one strict JSON text.
+          expect(type.toLowerCase()).not.toContain('sigledger');
+          // What a JS or Python verifier would read (UTF-8 with or without BOM, UTF-16 with BOM; last duplicate wins).
+          const readings: unknown[] = [];
+          const attempt = (decode: () => string) => {
+            try {
+              readings.push(JSON.parse(decode().replace(/^\ufeff/, '')));
+            } catch {
+              // Not readable this way.
+            }
+          };
+          attempt(() => fatal.decode(bytes));
+          if (bytes[0] === 0xff && bytes[1] === 0xfe) attempt(() => new TextDecoder('utf-16le').decode(bytes.subarray(2)));
+          for (const r of readings) {
+            if (r === null || typeof r !== 'object' || Array.isArray(r)) continue;
+            for (const [k, v] of Object.entries(r)) {
+              if (k.toLowerCase().replace(/_/g, '') !== 'predicatetype' || typeof v !== 'string') continue;
+              const releaseAsAllowed = v === 'https://sigledger.dev/attestations/release/v1' && type === 'application/vnd.in-toto+json';
+              if (!releaseAsAllowed) expect(v.toLowerCase()).not.toContain('sigledger.dev');
+            }
+          }
+          if (/json/i.test(type)) {
+            const decoded = fatal.decode(bytes);
+            expect(decoded.startsWith('\ufeff')).toBe(false);
+            expect(() => JSON.parse(decoded)).not.toThrow();
+          }
+        }),
+        { seed: SEED, numRuns: 120 },
+      );
+    });
   });
 
   describe('when the referrers route gets arbitrary repositories and digests', () => {
@@ -129,6 +182,59 @@ describe('hostile input', () => {
           await res.arrayBuffer();
         }),
         { seed: SEED, numRuns: 200 },
+      );
+    });
+  });
+
+  describe('when query strings repeat a parameter or name an impossible instant (issue 16 finding 9)', () => {
+    const names = fc.constantFrom('index', 'treeSize', 'from', 'to', 'x');
+    it('refuses any repeated parameter on the log proof routes with 400 repeated_parameter', async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.array(fc.tuple(names, fc.nat({ max: 5 }).map(String)), { minLength: 1, maxLength: 5 }), names, fc.constantFrom('inclusion', 'consistency'), fc.boolean(), async (params, twice, kind, encode) => {
+          const spelled = encode ? twice.replace(/^./, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`) : twice;
+          const q = [...params.map(([n, v]) => `${n}=${v}`), `${twice}=0`, `${spelled}=1`].join('&');
+          const res = await svc.app.request(`/api/v1/log/proof/${kind}?${q}`);
+          expect(res.status).toBe(400);
+          expect(await res.json()).toMatchObject({ code: 'bad_request', reason: 'repeated_parameter' });
+        }),
+        { seed: SEED, numRuns: 100 },
+      );
+    });
+
+    it('answers anchors ?at= with 400 exactly when the date or time does not exist', async () => {
+      const pad = (n: number, w = 2) => String(n).padStart(w, '0');
+      await fc.assert(
+        fc.asyncProperty(fc.integer({ min: 1970, max: 2400 }), fc.integer({ min: 0, max: 13 }), fc.integer({ min: 0, max: 32 }), fc.integer({ min: 0, max: 24 }), fc.integer({ min: 0, max: 60 }), fc.integer({ min: 0, max: 60 }), async (y, mo, d, h, mi, sec) => {
+          const at = `${pad(y, 4)}-${pad(mo)}-${pad(d)}T${pad(h)}:${pad(mi)}:${pad(sec)}Z`;
+          // Independent oracle: the fields survive a round trip through Date.UTC.
+          const t = new Date(Date.UTC(y, mo - 1, d, h, mi, sec));
+          const real = t.getUTCFullYear() === y && t.getUTCMonth() === mo - 1 && t.getUTCDate() === d && t.getUTCHours() === h && t.getUTCMinutes() === mi && t.getUTCSeconds() === sec;
+          const res = await svc.app.request(`/api/v1/trust/anchors?at=${at}`);
+          if (real) expect([200, 404]).toContain(res.status);
+          else {
+            expect(res.status).toBe(400);
+            expect(await res.json()).toMatchObject({ reason: 'invalid_time' });
+          }
+          await res.arrayBuffer().catch(() => {});
+        }),
+        { seed: SEED, numRuns: 200 },
+      );
+    });
+
+    it('refuses a ceremony reason with any control or bidi character, appending nothing', async () => {
+      const admin = await svc.tokens({ scopes: ['ledger.admin'] });
+      const unsafe = fc.oneof(fc.integer({ min: 0, max: 0x1f }), fc.integer({ min: 0x7f, max: 0x9f }), fc.constantFrom(0x2028, 0x2029, 0x202a, 0x202b, 0x202c, 0x202d, 0x202e, 0x2066, 0x2067, 0x2068, 0x2069));
+      await fc.assert(
+        fc.asyncProperty(fc.string({ minLength: 1, maxLength: 40 }), unsafe, fc.nat(), async (text, cp, at) => {
+          const i = at % (text.length + 1);
+          const reason = `r${text.slice(0, i)}${String.fromCharCode(cp)}${text.slice(i)}`;
+          const head = await svc.ledger.store.headPosition();
+          const res = await svc.app.request('/api/v1/ceremonies', { method: 'POST', headers: { ...admin, 'content-type': 'application/json' }, body: JSON.stringify({ action: { type: 'update-anchors' }, reason }) });
+          expect(res.status).toBe(400);
+          expect(await res.json()).toMatchObject({ code: 'invalid_request', reason: 'control_character' });
+          expect((await svc.ledger.store.readAll({ after: head })).filter((e) => e.stream !== 'log')).toEqual([]);
+        }),
+        { seed: SEED, numRuns: 100 },
       );
     });
   });

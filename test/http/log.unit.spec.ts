@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { LogService } from '../../src/app/transparency/log-service.ts';
 import { createApp } from '../../src/http/app.ts';
-import { TRUSTED_ROOT_MEDIA_TYPE } from '../../src/http/log.ts';
+import type { LedgerError } from '../../src/errors.ts';
+import { logRoutes, TRUSTED_ROOT_MEDIA_TYPE } from '../../src/http/log.ts';
 import { expectProblem } from '../support/problem.ts';
 import { baseDeps, fakeOf } from './fakes.ts';
 
@@ -105,6 +106,30 @@ describe('log and trust routes (unit)', () => {
     it('answers 400 for an entry beyond the checkpoint', async () => {
       await expectProblem(await logApp().get('/api/v1/log/entries/3'), 400, 'bad_request', { reason: 'index_out_of_range' });
       await expectProblem(await logApp(false).get('/api/v1/log/entries/0'), 400, 'bad_request', { reason: 'index_out_of_range' });
+    });
+  });
+
+  describe('when a query parameter is repeated (issue 16: one reading of a query)', () => {
+    it.each([
+      ['treeSize twice, the first one valid', '/api/v1/log/proof/inclusion?index=0&treeSize=3&treeSize=999999', 'treeSize'],
+      ['treeSize twice, the second one valid', '/api/v1/log/proof/inclusion?index=0&treeSize=999999&treeSize=3', 'treeSize'],
+      ['index twice', '/api/v1/log/proof/inclusion?index=0&index=1&treeSize=3', 'index'],
+      ['treeSize once plainly and once percent-encoded', '/api/v1/log/proof/inclusion?index=0&treeSize=3&tree%53ize=2', 'treeSize'],
+      ['from twice', '/api/v1/log/proof/consistency?from=1&from=2&to=3', 'from'],
+      ['to twice (same value)', '/api/v1/log/proof/consistency?from=1&to=3&to=3', 'to'],
+    ])('refuses %s with 400 repeated_parameter and computes no proof', async (_what, path, parameter) => {
+      const { get, calls } = logApp();
+      await expectProblem(await get(path), 400, 'bad_request', { reason: 'repeated_parameter', parameter });
+      expect(calls).toEqual([]);
+    });
+
+    it('refuses it in the route itself too (without the app-wide middleware)', async () => {
+      const log = fakeOf<LogService>('log', { reader: { size: () => SIZE, rootAt: () => hash(1) } as unknown as LogService['reader'], inclusionProof: () => [] });
+      const app = logRoutes({ log });
+      app.onError((err, c) => c.json({ reason: (err as LedgerError).details?.reason }, 400));
+      const res = await app.request('/api/v1/log/proof/inclusion?index=0&treeSize=1&treeSize=3');
+      expect(res.status).toBe(400);
+      expect(await res.json()).toEqual({ reason: 'repeated_parameter' });
     });
   });
 

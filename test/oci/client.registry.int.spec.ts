@@ -88,13 +88,10 @@ if (reg) {
         expect(pushed.ociSubject).toBeUndefined(); // 2.8 does not process subject
         expect(update.changed).toBe(true);
 
-        const spy = vi.spyOn(globalThis, 'fetch');
+        // Distribution 2.8 has no referrers API: it answers 404 there, so the client falls back to the tag index.
+        expect((await fetch(`${reg.url}/v2/${repo}/referrers/${image.digest}`)).status).toBe(404);
+        expect((await fetch(`${reg.url}/v2/${repo}/manifests/${image.digest.replace(':', '-')}`, { method: 'HEAD', headers: { accept: MEDIA_TYPE.imageIndex } })).status).toBe(200);
         const found = await client.listReferrers(repo, image.digest);
-        const calls = await Promise.all(
-          spy.mock.calls.map(async (c, i) => ({ url: String(c[0]), status: ((await spy.mock.results[i]!.value) as Response).status })),
-        );
-        expect(calls[0]).toEqual({ url: `${reg.url}/v2/${repo}/referrers/${image.digest}`, status: 404 });
-        expect(calls[1]).toEqual({ url: `${reg.url}/v2/${repo}/manifests/${image.digest.replace(':', '-')}`, status: 200 });
         expect(found.source).toBe('referrers_tag');
         expect(found.manifests).toEqual([descriptor]);
 

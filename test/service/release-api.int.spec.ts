@@ -31,7 +31,7 @@ describe('release integrity with the OCI 1.1 referrers API', () => {
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), 'sigledger-release-api-'));
     registry = await startMemoryRegistry({ basic: credentials });
-    svc = await startTestService({ SIGLEDGER_ROTATION_CRON: 'off', SIGLEDGER_CHECKPOINT_INTERVAL_MS: '20', SIGLEDGER_REGISTRY_CREDENTIALS: JSON.stringify({ [registry.host]: credentials }) });
+    svc = await startTestService({ SIGLEDGER_ROTATION_CRON: 'off', SIGLEDGER_CHECKPOINT_INTERVAL_MS: '20', SIGLEDGER_REGISTRIES: registry.host, SIGLEDGER_REGISTRY_CREDENTIALS: JSON.stringify({ [registry.host]: credentials }) });
     image = await pushTestImage(new OciClient({ registry: registry.host, credentials }), repo, 'api');
     const signed = await http(svc, '/api/v1/signer/sign/dsse', {
       method: 'POST',

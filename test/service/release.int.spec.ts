@@ -81,7 +81,8 @@ describe('release integrity through OCI referrers', () => {
 
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), 'sigledger-release-'));
-    const env = { SIGLEDGER_CHECKPOINT_INTERVAL_MS: '20', SIGLEDGER_ROTATION_CRON: 'off' };
+    // The registry is on loopback: listed explicitly, as every non-public registry must be.
+    const env = { SIGLEDGER_CHECKPOINT_INTERVAL_MS: '20', SIGLEDGER_ROTATION_CRON: 'off', SIGLEDGER_REGISTRIES: reg.host };
     svc = await startTestService({ ...env, SIGLEDGER_RELEASE_VERIFY: 'required' });
     stranger = await startTestService(env);
     for (const name of NAMES) images[name] = (await pushTestImage(client, repo, name)).digest;

@@ -33,7 +33,7 @@ describe('rotation completion and the log (int)', () => {
       const rotation = await http(svc, '/api/v1/rotations', { method: 'POST', headers: admin, json: { reason: 'covered' } });
       expect(rotation.status).toBe(202);
       for (const n of [1, 2]) {
-        const r = await runCli(['approve', '--url', svc.url, '--ceremony', rotation.body.ceremonyId, '--key', devApproverPath(svc.dataDir, n), '--timeout', '60'], {}, 90_000);
+        const r = await runCli(['approve', '--url', svc.url, '--ceremony', rotation.body.ceremonyId, '--key', devApproverPath(svc.dataDir, n), '--yes', '--timeout', '60'], {}, 90_000);
         expect(r.code).toBe(0);
       }
       const [anchors, root] = await Promise.all([http(svc, '/api/v1/trust/anchors'), http(svc, '/api/v1/trust/trusted_root.json')]);

@@ -17,7 +17,7 @@ describe('rotation superseded by another (int)', () => {
   let dataDir: string;
   let svc: TestService;
   const approve = (ceremonyId: string, n: number) =>
-    runCli(['approve', '--url', svc.url, '--ceremony', ceremonyId, '--key', devApproverPath(dataDir, n), '--timeout', '60'], {}, 90_000);
+    runCli(['approve', '--url', svc.url, '--ceremony', ceremonyId, '--key', devApproverPath(dataDir, n), '--yes', '--timeout', '60'], {}, 90_000);
 
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'sigledger-superseded-'));

@@ -57,7 +57,7 @@ describe('rotation', () => {
       expect(opened.body.state).toBe('awaiting-approval');
       rotation = opened.body;
 
-      const first = await runCli(['approve', '--url', svc.url, '--ceremony', rotation.ceremonyId, '--key', devApproverPath(svc.dataDir, 1)]);
+      const first = await runCli(['approve', '--url', svc.url, '--ceremony', rotation.ceremonyId, '--key', devApproverPath(svc.dataDir, 1), '--yes']);
       expect(first.stderr).toBe('');
       expect(first.code).toBe(0);
       expect(first.stdout).toContain('approved by 1/2 approvers');
@@ -65,7 +65,7 @@ describe('rotation', () => {
       expect((await http(svc, `/api/v1/rotations/${rotation.rotationId}`)).body.state).toBe('awaiting-approval');
       expect((await http(svc, `/api/v1/ceremonies/${rotation.ceremonyId}`)).body.state).toBe('partially-approved');
 
-      const second = await runCli(['approve', '--url', svc.url, '--ceremony', rotation.ceremonyId, '--key', devApproverPath(svc.dataDir, 2)], {}, 60_000);
+      const second = await runCli(['approve', '--url', svc.url, '--ceremony', rotation.ceremonyId, '--key', devApproverPath(svc.dataDir, 2), '--yes'], {}, 60_000);
       expect(second.stderr).toContain('completed');
       expect(second.code).toBe(0);
       root = (await http(svc, '/api/v1/trust/trusted_root.json')).body;
@@ -200,7 +200,7 @@ describe('rotation', () => {
     });
 
     it('refuses the CLI for an approver of a cancelled ceremony with a clear error', async () => {
-      const r = await runCli(['approve', '--url', svc.url, '--ceremony', other.ceremonyId, '--key', devApproverPath(svc.dataDir, 3)]);
+      const r = await runCli(['approve', '--url', svc.url, '--ceremony', other.ceremonyId, '--key', devApproverPath(svc.dataDir, 3), '--yes']);
       expect(r.code).toBe(1);
       expect(r.stderr).toMatch(/key_state_conflict: .*cancelled/);
     });

@@ -55,6 +55,7 @@ describe('secrets', () => {
         SIGLEDGER_KEK: kek.toString('base64'),
         SIGLEDGER_CHECKPOINT_INTERVAL_MS: '10',
         SIGLEDGER_ROTATION_CRON: 'off',
+        SIGLEDGER_REGISTRIES: registry.host,
         SIGLEDGER_REGISTRY_CREDENTIALS: JSON.stringify({ [registry.host]: { username: 'ci', password: registryPassword } }),
       },
       { dataDir, logs },

@@ -4,10 +4,11 @@
  * claim overridden, so a test can present a token the service's keys really signed but that is
  * expired, for another audience, or a PoE for another tenant than the OpTok's.
  */
-import { createPrivateKey, createPublicKey, randomUUID } from 'node:crypto';
+import { createPrivateKey, createPublicKey, randomUUID, sign, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { calculateJwkThumbprint, importPKCS8, SignJWT, type CryptoKey } from 'jose';
+import { opTokBinding, POE_BINDING_CLAIM } from '../../src/app/access/auth/authenticator.ts';
 import { DEV_AUDIENCE, DEV_FILES, DEV_OPTOK_ISSUER, DEV_POE_ISSUER } from '../../src/app/access/auth/dev-issuer.ts';
 
 export interface MintOpTok {
@@ -33,6 +34,10 @@ export interface MintPoe {
   readonly issuer?: string;
   readonly iat?: number;
   readonly exp?: number;
+  /** The OpTok (compact, without "Bearer ") the PoE is bound to (its `ath` claim); absent: an unbound PoE, which the service refuses. */
+  readonly opTok?: string;
+  /** Overrides the `ath` claim (null leaves it out). */
+  readonly ath?: string | null;
 }
 
 export interface DevTokenMinter {
@@ -42,12 +47,22 @@ export interface DevTokenMinter {
   poe(claims?: MintPoe): Promise<string>;
   /** Request headers for an OpTok and a PoE. */
   headers(opTok: string, poe: string): Record<string, string>;
+  /**
+   * A compact JWS over exactly these header and claims texts (e.g. with a member name twice, which
+   * no JWT library writes), signed with the dev OpTok or PoE issuer key.
+   */
+  signRaw(kind: 'opTok' | 'poe', header: string, claims: string): string;
+  /** The dev issuers' key ids and issuers, for hand-written headers and claims. */
+  readonly ids: { readonly opTokKid: string; readonly poeKid: string };
+  /** An OpTok and a PoE bound to it, as request headers. */
+  pair(opTok?: MintOpTok, poe?: Omit<MintPoe, 'opTok'>): Promise<Record<string, string>>;
 }
 
-async function loadKey(dir: string, file: string): Promise<{ kid: string; key: CryptoKey }> {
+async function loadKey(dir: string, file: string): Promise<{ kid: string; key: CryptoKey; keyObject: KeyObject }> {
   const pem = readFileSync(join(dir, file), 'utf8');
-  const { kty, crv, x } = createPublicKey(createPrivateKey(pem)).export({ format: 'jwk' });
-  return { kid: await calculateJwkThumbprint({ kty, crv, x }, 'sha256'), key: await importPKCS8(pem, 'EdDSA') };
+  const keyObject = createPrivateKey(pem);
+  const { kty, crv, x } = createPublicKey(keyObject).export({ format: 'jwk' });
+  return { kid: await calculateJwkThumbprint({ kty, crv, x }, 'sha256'), key: await importPKCS8(pem, 'EdDSA'), keyObject };
 }
 
 /** A minter over the dev issuer keys of a (started, dev-mode) service's data dir. */
@@ -56,7 +71,7 @@ export async function devTokenMinter(dataDir: string): Promise<DevTokenMinter> {
   const opTokKey = await loadKey(dir, DEV_FILES.opTokKey);
   const poeKey = await loadKey(dir, DEV_FILES.poeKey);
   const nowSeconds = () => Math.floor(Date.now() / 1000);
-  return {
+  const minter: DevTokenMinter = {
     async opTok(c = {}) {
       const tenant = c.tenant === undefined ? 'acme' : c.tenant;
       const iat = c.iat ?? nowSeconds();
@@ -72,7 +87,8 @@ export async function devTokenMinter(dataDir: string): Promise<DevTokenMinter> {
     },
     async poe(c = {}) {
       const iat = c.iat ?? nowSeconds();
-      return new SignJWT({ tenant: c.tenant ?? 'acme', plan: c.plan ?? 'team' })
+      const ath = c.ath !== undefined ? c.ath : c.opTok !== undefined ? opTokBinding(c.opTok) : null;
+      return new SignJWT({ tenant: c.tenant ?? 'acme', plan: c.plan ?? 'team', ...(ath === null ? {} : { [POE_BINDING_CLAIM]: ath }) })
         .setProtectedHeader({ alg: 'EdDSA', kid: poeKey.kid, typ: 'JWT' })
         .setIssuer(c.issuer ?? DEV_POE_ISSUER)
         .setSubject(c.subject ?? 'dev:acme')
@@ -82,5 +98,16 @@ export async function devTokenMinter(dataDir: string): Promise<DevTokenMinter> {
         .sign(poeKey.key);
     },
     headers: (opTok, poe) => ({ authorization: `Bearer ${opTok}`, 'x-proof-of-entitlement': poe }),
+    ids: { opTokKid: opTokKey.kid, poeKid: poeKey.kid },
+    signRaw(kind, header, claims) {
+      const input = `${Buffer.from(header).toString('base64url')}.${Buffer.from(claims).toString('base64url')}`;
+      const key = kind === 'opTok' ? opTokKey.keyObject : poeKey.keyObject;
+      return `${input}.${sign(null, Buffer.from(input), key).toString('base64url')}`;
+    },
+    async pair(op = {}, p = {}) {
+      const opTok = await minter.opTok(op);
+      return minter.headers(opTok, await minter.poe({ ...p, opTok }));
+    },
   };
+  return minter;
 }

@@ -157,3 +157,80 @@ export function createQuotas(opts: QuotasOptions): Quotas {
     stats: () => ({ tenants: tenants.size, inFlight, evicted }),
   };
 }
+
+/**
+ * A daily budget of recorded things (anonymous timestamps): at most `perClient` per client and
+ * `total` for all clients together per UTC day. A request takes one unit before it does the work
+ * and gives it back when nothing was recorded (a rejected query), so a refusal records nothing.
+ * Refusals are rate_limited (429) with `reason` `daily_client_quota` or `daily_quota` and a
+ * Retry-After until the next UTC midnight.
+ *
+ * Held in memory, per instance, and reset at midnight UTC and on restart: the store then grows by
+ * at most `total` anonymous events per day and instance. Client states are kept in an LRU of
+ * `maxClients`; an evicted client starts its day afresh, which the `total` still bounds.
+ * Pure: no timers; time comes from the injected clock.
+ */
+export interface DailyQuota {
+  /** Takes one unit for `client`, or throws rate_limited; `refund()` gives it back (idempotent). */
+  take(client: string): { refund(): void };
+  /** Units taken today, all clients. */
+  used(): number;
+}
+
+export interface DailyQuotaOptions {
+  readonly perClient: number;
+  readonly total: number;
+  readonly now?: () => number;
+  readonly maxClients?: number;
+}
+
+const DAY_MS = 86_400_000;
+
+export function createDailyQuota(opts: DailyQuotaOptions): DailyQuota {
+  const now = opts.now ?? Date.now;
+  for (const [name, v] of [['perClient', opts.perClient], ['total', opts.total]] as const) {
+    if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`${name} must be a non-negative integer`);
+  }
+  let day = Math.floor(now() / DAY_MS);
+  let total = 0;
+  const clients = new Lru<string, { day: number; used: number }>({ capacity: opts.maxClients ?? 100_000, scan: ROOM_SCAN, stale: (s) => s.day !== day || s.used === 0 });
+
+  const refuse = (reason: 'daily_quota' | 'daily_client_quota', limit: number, at: number): LedgerError =>
+    new LedgerError('rate_limited', reason === 'daily_quota' ? `the daily limit of ${limit} anonymous requests is used up; use a token, or try again tomorrow (UTC)` : `this client's daily limit of ${limit} anonymous requests is used up; use a token, or try again tomorrow (UTC)`, {
+      reason,
+      limit,
+      retryAfterSeconds: Math.max(1, Math.ceil(((day + 1) * DAY_MS - at) / 1000)),
+    });
+
+  return {
+    take(client) {
+      const at = now();
+      const today = Math.floor(at / DAY_MS);
+      if (today !== day) {
+        day = today;
+        total = 0;
+      }
+      let s = clients.get(client);
+      if (s === undefined || s.day !== day) {
+        s = { day, used: 0 };
+        clients.set(client, s);
+      }
+      if (total >= opts.total) throw refuse('daily_quota', opts.total, at);
+      if (s.used >= opts.perClient) throw refuse('daily_client_quota', opts.perClient, at);
+      s.used++;
+      total++;
+      const state = s;
+      let refunded = false;
+      return {
+        refund() {
+          if (refunded) return;
+          refunded = true;
+          if (state.day !== day) return; // a new day began: nothing of today to give back
+          state.used--;
+          total--;
+        },
+      };
+    },
+    used: () => total,
+  };
+}

@@ -6,13 +6,15 @@
  * service completes the action.
  *
  * Every refusal is `invalid_request` (400) with a stable `details.reason` and, where one field is
- * at fault, `details.field`.
+ * at fault, `details.field`. Reasons are shown to approvers' terminals: control, line-separator and
+ * bidi-override characters are refused (`control_character`, domain/plain-text.ts).
  */
 import { decodeBase64Strict } from '../../crypto/dsse.ts';
 import { isEd25519Spki, keyIdOf } from '../../crypto/ed25519.ts';
 import { CEREMONY_ACTION_TYPES, isCeremonyActionType, type CeremonyActionType, type CeremonyThresholds } from '../../domain/ceremony-action.ts';
 import { parseRfc3339 } from '../../domain/instant.ts';
 import { isKeyId } from '../../domain/keyring.ts';
+import { assertPlainText } from '../../domain/plain-text.ts';
 import { LedgerError } from '../../errors.ts';
 import { isObject } from '../../json.ts';
 
@@ -56,6 +58,7 @@ function jsonObject(body: unknown): Record<string, unknown> {
 /** A ceremony's (or rotation's) reason: a non-empty string of at most MAX_REASON characters. */
 function parseReason(reason: unknown): string {
   if (typeof reason !== 'string' || reason.trim().length === 0 || reason.length > MAX_REASON) throw invalid(`reason must be a non-empty string of at most ${MAX_REASON} characters`, 'invalid_reason', 'reason');
+  assertPlainText(reason, 'reason');
   return reason;
 }
 
@@ -144,5 +147,6 @@ export function parseApprovalRequest(body: unknown): ApprovalRequest {
 export function parseCancelReason(body: unknown): string {
   const reason = isObject(body) && typeof body.reason === 'string' ? body.reason : 'cancelled';
   if (reason.length > MAX_REASON) throw invalid(`reason must be at most ${MAX_REASON} characters`, 'invalid_reason', 'reason');
+  assertPlainText(reason, 'reason');
   return reason;
 }

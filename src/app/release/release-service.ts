@@ -13,6 +13,11 @@
  * most MAX_BUNDLES bundles are looked at, and nothing a registry says is echoed beyond its error
  * code. Loopback registries and SIGLEDGER_INSECURE_REGISTRIES are spoken to over plain HTTP, all
  * others over HTTPS; SIGLEDGER_REGISTRIES, when set, is the only registries contacted at all.
+ * Network boundary (issue 16): a registry host not in SIGLEDGER_REGISTRIES is contacted only when
+ * every address it resolves to is public (src/oci/address-policy.ts), checked on every request,
+ * redirect hop and token realm, and connected to by the checked address; a Bearer realm must be
+ * on the registry's own host or allow-listed. A refusal is 403 `registry_not_allowed`
+ * (`address_not_allowed`) before any connection; how a connection failed is never told.
  *
  * Verdicts are cached per (repository, digest, anchors version) for a bounded time — trusted
  * releases for SIGLEDGER_RELEASE_CACHE_SECONDS, any other at most UNTRUSTED_TTL_S so that a bundle
@@ -31,14 +36,16 @@ import { RELEASE_PREDICATE_TYPE, RELEASE_SCOPE } from '../../domain/release.ts';
 import { LedgerError } from '../../errors.ts';
 import { BUNDLE_ARTIFACT_TYPE } from '../../oci/bundle-artifact.ts';
 import { OciClient, type OciCredentials } from '../../oci/client.ts';
+import { allowListMatcher } from '../../oci/address-policy.ts';
 import { isOciError, OciError } from '../../oci/errors.ts';
-import { hostWithoutPort, parseDigest, parsePinnedImage, parseRepository, registryScheme, type Digest } from '../../oci/reference.ts';
+import type { Resolver } from '../../oci/transport.ts';
+import { parseDigest, parsePinnedImage, parseRepository, registryScheme, type Digest } from '../../oci/reference.ts';
 import { trustMaterialOf } from '../../sigstore/bundle-verifier.ts';
 import { Lru } from '../../util/lru.ts';
 import { SingleFlight } from '../../util/single-flight.ts';
 import type { Logger } from '../common/logger.ts';
 import { checkReferrer, MAX_BUNDLE_BYTES, type TrustMaterial } from './referrer-check.ts';
-import { invalidReference, registryFailure } from './registry-failure.ts';
+import { invalidReference, isTransient, registryFailure, UNREACHABLE_DETAIL } from './registry-failure.ts';
 import { bestEvidence, referrersToCheck, signerOf, type TrustedBundle } from './evidence.ts';
 import type { BundleVerdict, ReferrersVerdict } from './verdict.ts';
 
@@ -75,6 +82,8 @@ export interface ReleaseServiceDeps {
   readonly now: () => Date;
   /** Counts verdicts (trusted / untrusted / error) for metrics. */
   readonly onVerdict?: (result: 'trusted' | 'untrusted' | 'error', cached: boolean) => void;
+  /** Name resolution for registry hosts (default: the system's). */
+  readonly resolve?: Resolver;
 }
 
 export interface ReleaseCaller {
@@ -94,8 +103,12 @@ export class ReleaseService {
   private readonly lookups = new SingleFlight<string, ReferrersVerdict>();
   private readonly clients = new Lru<string, OciClient>({ capacity: CLIENTS });
   private material: { key: string; value: TrustMaterial } | undefined;
+  /** SIGLEDGER_REGISTRIES as a matcher of URLs (none listed: nothing is allow-listed). */
+  private readonly allowListed: (url: URL) => boolean;
 
-  constructor(private readonly deps: ReleaseServiceDeps) {}
+  constructor(private readonly deps: ReleaseServiceDeps) {
+    this.allowListed = allowListMatcher(deps.config.allowedRegistries ?? []);
+  }
 
   get required(): boolean {
     return this.deps.config.verify === 'required';
@@ -180,10 +193,9 @@ export class ReleaseService {
 
   /** Within SIGLEDGER_REGISTRIES (a `host` entry allows every port of it), or no list at all. */
   private isAllowed(registry: string): boolean {
-    const allowed = this.deps.config.allowedRegistries;
-    if (allowed === null) return true;
+    if (this.deps.config.allowedRegistries === null) return true;
     const host = registry.toLowerCase();
-    return allowed.includes(host) || allowed.includes(hostWithoutPort(host));
+    return this.allowListed(new URL(`${registryScheme(host, this.deps.config.insecureRegistries)}://${host}/`));
   }
 
   private clientFor(registry: string): OciClient {
@@ -198,8 +210,10 @@ export class ReleaseService {
       maxManifestBytes: MAX_INDEX_BYTES,
       maxBlobBytes: MAX_BUNDLE_BYTES,
       ...(credentials ? { credentials } : {}),
-      // A Bearer challenge must not lead past SIGLEDGER_REGISTRIES (with this registry's credentials).
-      ...(this.deps.config.allowedRegistries !== null ? { allowRealm: (realm: string) => this.isAllowed(realm) } : {}),
+      // Only public addresses unless allow-listed; a Bearer realm (which gets this registry's
+      // credentials) only on the registry's own host or an allow-listed one.
+      network: { allowListed: this.allowListed },
+      ...(this.deps.resolve ? { resolve: this.deps.resolve } : {}),
       userAgent: 'sigledger-release-verify/1',
     });
     this.clients.set(host, client);
@@ -219,8 +233,12 @@ export class ReleaseService {
     // just in time cannot hold a request for minutes.
     const budgetMs = this.deps.config.registryTimeoutMs * LOOKUP_BUDGET;
     const signal = AbortSignal.timeout(budgetMs);
-    const failure = (err: OciError) =>
-      registryFailure(signal.aborted ? new OciError('oci_timeout', `looking up the referrers of ${name}@${digest} took longer than ${budgetMs} ms`, { cause: err }) : err, registry);
+    const failure = (err: OciError) => {
+      const cause = signal.aborted ? new OciError('oci_timeout', `looking up the referrers of ${name}@${digest} took longer than ${budgetMs} ms`, { cause: err }) : err;
+      // The caller is told only "unreachable"; why (refused, TLS, timeout) is for the operator's log.
+      if (isTransient(cause)) this.deps.logger.warn({ registry, code: cause.code, why: cause.message }, 'registry unreachable');
+      return registryFailure(cause, registry);
+    };
     let listed;
     try {
       listed = await client.listReferrers(name, digest, { artifactType: BUNDLE_ARTIFACT_TYPE, signal, maxPages: MAX_INDEX_PAGES });
@@ -237,13 +255,13 @@ export class ReleaseService {
       if (signal.aborted) {
         // The budget is spent: what was not looked at may be the bundle that verifies.
         outage ??= new OciError('oci_timeout', 'the time budget was spent');
-        bundles.push({ digest: referrer.digest, verdict: 'untrusted', reason: 'not_checked', detail: `not checked: the lookup's ${budgetMs} ms were spent` });
+        bundles.push({ digest: referrer.digest, verdict: 'untrusted', reason: 'not_checked', detail: 'not checked: the registry did not answer the lookup in time' });
         continue;
       }
       const result = await checkReferrer({ client, name, subject: digest, signal }, referrer, { material, keys: trust.anchors.keys });
       if ('outage' in result) {
         outage ??= result.outage;
-        bundles.push({ digest: referrer.digest, verdict: 'untrusted', reason: 'unreadable', detail: `${result.outage.code}: ${result.outage.message}` });
+        bundles.push({ digest: referrer.digest, verdict: 'untrusted', reason: 'unreadable', detail: UNREACHABLE_DETAIL });
         continue;
       }
       bundles.push(result.verdict);

@@ -7,6 +7,11 @@
  * it (read-your-writes) → answer 201. When the stream already exists (the same tenant signed the
  * same payload before, possibly concurrently) the existing latest version is answered with 200
  * and nothing is appended.
+ *
+ * Identical concurrent signings are single-flight: while a signing of a bundle id (tenant,
+ * payloadType, payload) is in flight on this instance, another one joins it instead of signing
+ * and timestamping again, so ten identical requests append one timestamp and one bundle event and
+ * all get the same bundle (the first 201, the others 200 as for an existing bundle).
  */
 import { randomUUID } from 'node:crypto';
 import { signEnvelope } from '../../crypto/dsse.ts';
@@ -23,6 +28,7 @@ import type { KeyringService } from '../keys/keyring-service.ts';
 import type { LogService } from '../transparency/log-service.ts';
 import type { TsaService } from '../timestamping/tsa-service.ts';
 import type { Metrics } from '../common/metrics.ts';
+import { SingleFlight } from '../../util/single-flight.ts';
 import { isReleaseAttestation, RELEASE_PREDICATE_TYPE, RELEASE_SCOPE } from '../../domain/release.ts';
 
 export interface SigningCaller {
@@ -78,6 +84,8 @@ function positionOfLatestVersion(history: readonly { type: string; position: num
 export class SigningService {
   /** `<tenant>/<idempotency hash>` → bundle id of requests in flight on this instance. */
   private readonly inflight = new Map<string, string>();
+  /** Signings in flight by bundle id: identical concurrent requests join the first. */
+  private readonly signings = new SingleFlight<string, SignResult>();
 
   constructor(private readonly deps: SigningServiceDeps) {}
 
@@ -87,7 +95,6 @@ export class SigningService {
     }
     const payloadSha256 = sha256Hex(request.payload);
     const bundleId = bundleIdOf(caller.tenant, request.payloadType, payloadSha256);
-    const stream = bundleStream(bundleId);
 
     let inflightKey: string | undefined;
     if (idempotencyKey) {
@@ -102,37 +109,45 @@ export class SigningService {
       }
     }
     try {
-      // Signing again what this tenant signed before appends nothing (not even a timestamp).
-      const existing = await this.deps.store.readStream(stream);
-      if (existing.length > 0) {
-        return await this.result(false, bundleId, foldRecorded(bundleDecider, existing), positionOfLatestVersion(existing));
-      }
-      const active = this.deps.keyring.active();
-      const envelope = await signEnvelope(request.payloadType, request.payload, [{ keyId: active.keyId, sign: (pae) => active.handle.sign(pae) }]);
-      // A trusted signing time: an RFC 3161 timestamp over the signature, from the ledger's TSA.
-      const timestamp = await this.deps.tsa.timestampSignature(Buffer.from(envelope.signatures[0]!.sig, 'base64'));
-      const time = this.deps.now().toISOString();
-      const events = bundleDecider.decide(
-        { type: 'SignBundle', bundleId, tenant: caller.tenant, payloadType: request.payloadType, payloadSha256, keyId: active.keyId, envelope, idempotencyKey, timestamps: [timestamp], time },
-        bundleDecider.initialState(),
-      );
-      try {
-        const result = await this.deps.store.appendToStream(
-          stream,
-          events.map((e) => ({ type: e.type, data: e.data, metadata: { time, correlationId: randomUUID(), actor: caller.subject, tenant: caller.tenant } })),
-          { expectedRevision: 'no_stream' },
-        );
-        const state = events.reduce(bundleDecider.evolve, bundleDecider.initialState());
-        return await this.result(true, bundleId, state, result.lastPosition, active.backend);
-      } catch (err) {
-        if (!(err instanceof ConcurrencyError)) throw err;
-        // The bundle exists: answer its latest version; nothing was appended.
-        const history = await this.deps.store.readStream(stream);
-        const state = foldRecorded(bundleDecider, history);
-        return await this.result(false, bundleId, state, positionOfLatestVersion(history));
-      }
+      const joined = this.signings.has(bundleId);
+      const result = await this.signings.run(bundleId, () => this.signNew(caller, request, idempotencyKey, bundleId, payloadSha256));
+      return joined && result.created ? { ...result, created: false } : result;
     } finally {
       if (inflightKey) this.inflight.delete(inflightKey);
+    }
+  }
+
+  /** Signs, timestamps and appends the bundle's first version, or answers the existing one. */
+  private async signNew(caller: SigningCaller, request: SignRequest, idempotencyKey: string | null, bundleId: string, payloadSha256: string): Promise<SignResult> {
+    const stream = bundleStream(bundleId);
+    // Signing again what this tenant signed before appends nothing (not even a timestamp).
+    const existing = await this.deps.store.readStream(stream);
+    if (existing.length > 0) {
+      return await this.result(false, bundleId, foldRecorded(bundleDecider, existing), positionOfLatestVersion(existing));
+    }
+    const active = this.deps.keyring.active();
+    const envelope = await signEnvelope(request.payloadType, request.payload, [{ keyId: active.keyId, sign: (pae) => active.handle.sign(pae) }]);
+    // A trusted signing time: an RFC 3161 timestamp over the signature, from the ledger's TSA.
+    const timestamp = await this.deps.tsa.timestampSignature(Buffer.from(envelope.signatures[0]!.sig, 'base64'));
+    const time = this.deps.now().toISOString();
+    const events = bundleDecider.decide(
+      { type: 'SignBundle', bundleId, tenant: caller.tenant, payloadType: request.payloadType, payloadSha256, keyId: active.keyId, envelope, idempotencyKey, timestamps: [timestamp], time },
+      bundleDecider.initialState(),
+    );
+    try {
+      const result = await this.deps.store.appendToStream(
+        stream,
+        events.map((e) => ({ type: e.type, data: e.data, metadata: { time, correlationId: randomUUID(), actor: caller.subject, tenant: caller.tenant } })),
+        { expectedRevision: 'no_stream' },
+      );
+      const state = events.reduce(bundleDecider.evolve, bundleDecider.initialState());
+      return await this.result(true, bundleId, state, result.lastPosition, active.backend);
+    } catch (err) {
+      if (!(err instanceof ConcurrencyError)) throw err;
+      // The bundle exists: answer its latest version; nothing was appended.
+      const history = await this.deps.store.readStream(stream);
+      const state = foldRecorded(bundleDecider, history);
+      return await this.result(false, bundleId, state, positionOfLatestVersion(history));
     }
   }
 

@@ -1,9 +1,12 @@
 /**
  * Strict JSON for hostile input: UTF-8 only, RFC 8259, no duplicate keys (JSON.parse would keep
- * the last one silently, so two readers could see two documents), nesting depth at most 64.
+ * the last one silently, so two readers could see two documents), no lone surrogates, nesting
+ * depth at most 64. Read with the ledger's one strict reader (crypto/strict-json.ts), so the CLI
+ * verifier reads a statement exactly as the signer did.
  */
+import { readStrictJsonText } from '../../crypto/strict-json.ts';
 import { InputError } from './errors.ts';
-import { errorMessage, printable } from './printable.ts';
+import { printable } from './printable.ts';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const MAX_DEPTH = 64;
@@ -17,47 +20,11 @@ export function decodeUtf8(bytes: Uint8Array, what: string): string {
   }
 }
 
-/** Duplicate keys and nesting depth, on text JSON.parse already accepted. */
-function structureProblem(text: string): string | undefined {
-  const stack: (Set<string> | null)[] = [];
-  let expectKey = false;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text.charCodeAt(i);
-    if (ch === 0x22 /* " */) {
-      let j = i + 1;
-      while (text.charCodeAt(j) !== 0x22) j += text.charCodeAt(j) === 0x5c /* \ */ ? 2 : 1;
-      const top = stack[stack.length - 1];
-      if (top && expectKey) {
-        const key = JSON.parse(text.slice(i, j + 1)) as string;
-        if (top.has(key)) return `duplicate key "${printable(key, 60)}"`;
-        top.add(key);
-        expectKey = false;
-      }
-      i = j;
-    } else if (ch === 0x7b /* { */ || ch === 0x5b /* [ */) {
-      stack.push(ch === 0x7b ? new Set() : null);
-      if (stack.length > MAX_DEPTH) return `nested deeper than ${MAX_DEPTH}`;
-      expectKey = ch === 0x7b;
-    } else if (ch === 0x7d /* } */ || ch === 0x5d /* ] */) {
-      stack.pop();
-      expectKey = false;
-    } else if (ch === 0x2c /* , */) {
-      expectKey = stack[stack.length - 1] instanceof Set;
-    }
-  }
-  return undefined;
-}
-
-/** UTF-8, RFC 8259 JSON, no duplicate keys, depth ≤ 64; throws InputError naming `what`. */
+/** UTF-8, RFC 8259 JSON, no duplicate keys or lone surrogates, depth ≤ 64 (the ledger's one strict reader, crypto/strict-json.ts); throws InputError naming `what`. */
 export function parseStrictJson(bytes: Uint8Array, what: string): unknown {
   const text = decodeUtf8(bytes, what);
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (err) {
-    throw new InputError(`${what} is not JSON (${errorMessage(err)})`);
-  }
-  const problem = structureProblem(text);
-  if (problem) throw new InputError(`${what} is not strict JSON: ${problem}`);
-  return value;
+  const result = readStrictJsonText(text, { maxDepth: MAX_DEPTH });
+  if (result.ok) return result.value;
+  if (result.reason === 'duplicate_key' || result.reason === 'too_deep' || result.reason === 'lone_surrogate') throw new InputError(`${what} is not strict JSON: ${printable(result.message, 120)}`);
+  throw new InputError(`${what} is not JSON (${result.message} at offset ${result.offset})`);
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEV_PLANS, type Plan } from '../../../src/app/access/plans.ts';
-import { createQuotas } from '../../../src/app/access/quotas.ts';
+import { createDailyQuota, createQuotas } from '../../../src/app/access/quotas.ts';
 import { LedgerError } from '../../../src/errors.ts';
 
 const plans: Record<string, Plan> = {
@@ -141,6 +141,69 @@ describe('quotas', () => {
       q.acquire('busy', 'small');
       expect(refusal(() => q.acquire('busy', 'small')).code).toBe('concurrency_limited');
       held.release();
+    });
+  });
+});
+
+describe('daily quota', () => {
+  const DAY = 86_400_000;
+  function daily(perClient: number, total: number) {
+    let clock = 10 * DAY + 3_600_000; // 01:00 UTC
+    const d = createDailyQuota({ perClient, total, now: () => clock });
+    return { d, advance: (ms: number) => (clock += ms) };
+  }
+
+  describe('when a client uses up its daily budget', () => {
+    it('refuses it with 429 daily_client_quota and a Retry-After until midnight UTC, while other clients go on', () => {
+      const { d } = daily(2, 100);
+      d.take('a');
+      d.take('a');
+      const err = refusal(() => d.take('a'));
+      expect(err.code).toBe('rate_limited');
+      expect(err.details).toMatchObject({ reason: 'daily_client_quota', limit: 2, retryAfterSeconds: 23 * 3600 });
+      d.take('b');
+      expect(d.used()).toBe(3);
+    });
+
+    it('gives the budget back at midnight UTC', () => {
+      const { d, advance } = daily(1, 100);
+      d.take('a');
+      expect(() => d.take('a')).toThrow(LedgerError);
+      advance(23 * 3_600_000);
+      d.take('a');
+      expect(d.used()).toBe(1);
+    });
+  });
+
+  describe('when all clients together use up the total', () => {
+    it('refuses every client with 429 daily_quota', () => {
+      const { d } = daily(10, 3);
+      d.take('a');
+      d.take('b');
+      d.take('c');
+      expect(refusal(() => d.take('d')).details).toMatchObject({ reason: 'daily_quota', limit: 3 });
+      expect(refusal(() => d.take('a')).details).toMatchObject({ reason: 'daily_quota' });
+    });
+
+    it('refuses everything when the total is 0', () => {
+      const { d } = daily(10, 0);
+      expect(refusal(() => d.take('a')).details).toMatchObject({ reason: 'daily_quota', limit: 0 });
+    });
+  });
+
+  describe('when a unit is refunded (nothing was recorded)', () => {
+    it('counts it no more, once, and not across midnight', () => {
+      const { d, advance } = daily(1, 100);
+      const unit = d.take('a');
+      unit.refund();
+      unit.refund();
+      expect(d.used()).toBe(0);
+      const again = d.take('a');
+      advance(DAY);
+      again.refund(); // yesterday's unit: today's count stays
+      d.take('a');
+      expect(d.used()).toBe(1);
+      expect(() => d.take('a')).toThrow(LedgerError);
     });
   });
 });

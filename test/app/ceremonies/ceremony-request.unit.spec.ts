@@ -44,6 +44,25 @@ describe('ceremony requests (unit)', () => {
     });
   });
 
+  describe('when a reason carries characters that drive or reorder a terminal (issue 16)', () => {
+    const hostile = ['a\u001b[31mred', 'tab\there', 'two\nlines', 'cr\r', 'del\u007f', 'c1\u0085', 'csi\u009b1m', 'rlo\u202e', 'lre\u202a', 'lri\u2066', 'pdi\u2069', 'ls\u2028', 'nul\u0000'];
+    it('refuses them in open, rotation and cancel reasons with control_character', () => {
+      for (const reason of hostile) {
+        const expected = { code: 'invalid_request', reason: 'control_character', field: 'reason' };
+        expect(refusal(() => open({ type: 'rotate-key' }, reason)), JSON.stringify(reason)).toEqual(expected);
+        expect(refusal(() => parseRotationRequest({ reason })), JSON.stringify(reason)).toEqual(expected);
+        expect(refusal(() => parseCancelReason({ reason })), JSON.stringify(reason)).toEqual(expected);
+      }
+    });
+
+    it('keeps printable text in any script', () => {
+      for (const reason of ['monthly rotation', 'Schlüsselwechsel — geplant', 'تدوير المفتاح', '鍵のローテーション 🔑']) {
+        expect(open({ type: 'rotate-key' }, reason).reason).toBe(reason);
+        expect(parseCancelReason({ reason })).toBe(reason);
+      }
+    });
+  });
+
   describe('when the body or an action is malformed', () => {
     it('answers invalid_request with a stable reason and the field at fault', () => {
       const cases: [unknown, string, string | undefined][] = [

@@ -4,8 +4,21 @@
  *
  * Status split (SPEC §2): anything wrong with the OpTok — missing, malformed, too long, bad
  * signature, unknown kid, algorithm not allowed, wrong issuer/audience, expired, not yet valid,
- * bad subject — is 401 `unauthenticated`. A valid OpTok without the required scope, or without a
- * valid PoE for the same subject (and tenant), is 403 `forbidden`. Every error carries
+ * bad subject, no `tenant`, a lifetime over the maximum — is 401 `unauthenticated`. A valid OpTok
+ * without the required scope, or without a valid PoE bound to it, is 403 `forbidden`.
+ *
+ * Trust hardening (issue 16):
+ * - One reading of a token: the header and claims segments of both tokens must each be one strict
+ *   JSON text (crypto/strict-json.ts: UTF-8, no duplicate member names at any depth, nothing after
+ *   the value), checked before the signature: a second `scope` or `alg` is `duplicate_key`, never
+ *   "last one wins".
+ * - Bounded lifetime: `exp - iat` at most `maxLifetimeSeconds` (default 24 h); a token without
+ *   `iat` is accepted only while `exp - now` is within that bound (plus the clock skew), so no
+ *   token is usable for longer than the bound whatever it claims.
+ * - The OpTok must carry `tenant`; the tenant is never taken from the PoE alone.
+ * - The PoE is bound to the OpTok, not only to `sub`: its `ath` claim is the base64url (no
+ *   padding) SHA-256 of the OpTok's compact JWS, as RFC 9449 (DPoP) binds a proof to an access
+ *   token; a PoE for another OpTok of the same subject is `poe_binding_mismatch`. Every error carries
  * `details.reason` (an AuthFailureReason) and never echoes a token. A key source that cannot
  * produce keys at all surfaces as 503 `not_ready` (reason `key_source_unavailable`).
  *
@@ -13,8 +26,10 @@
  * earlier of the two `exp`s; a hit re-checks that time and the required scope, so a hot token pair
  * costs a hash and a Map lookup. Only complete successes are cached.
  */
-import { createHash } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { errors, jwtVerify, type CryptoKey, type JWTPayload, type JWTVerifyOptions } from 'jose';
+import { readStrictJson } from '../../../crypto/strict-json.ts';
+import { isPlainText } from '../../../domain/plain-text.ts';
 import { ConfigError, LedgerError } from '../../../errors.ts';
 import { Lru } from '../../../util/lru.ts';
 import { ALLOWED_JWS_ALGORITHMS, type KeySource } from './jwks.ts';
@@ -22,7 +37,7 @@ import { ALLOWED_JWS_ALGORITHMS, type KeySource } from './jwks.ts';
 export interface Caller {
   /** OpTok `sub`. */
   readonly subject: string;
-  /** From the PoE (and equal to the OpTok's `tenant` claim when that is present). */
+  /** The OpTok's `tenant` claim (required), equal to the PoE's. */
   readonly tenant: string;
   /** Plan name from the PoE; resolve it with quotas.planOf. */
   readonly plan: string;
@@ -67,7 +82,18 @@ export interface AuthenticatorOptions {
   readonly cacheSize?: number;
   /** Clock, epoch ms. Default Date.now. */
   readonly now?: () => number;
+  /** Longest accepted token lifetime (`exp - iat`, or `exp - now` without `iat`), seconds. Default 86400. */
+  readonly maxLifetimeSeconds?: number;
 }
+
+/** Default and bounds of the maximum token lifetime (SIGLEDGER_MAX_TOKEN_LIFETIME). */
+export const DEFAULT_MAX_TOKEN_LIFETIME_SECONDS = 24 * 3600;
+export const MAX_TOKEN_LIFETIME_BOUNDS = { min: 60, max: 30 * 24 * 3600 } as const;
+/** PoE claim binding it to one OpTok: base64url(SHA-256(OpTok compact JWS)), as DPoP's `ath`. */
+export const POE_BINDING_CLAIM = 'ath';
+
+/** The `ath` value binding a PoE to `opTok` (the compact JWS, without "Bearer "). */
+export const opTokBinding = (opTok: string): string => createHash('sha256').update(opTok, 'ascii').digest('base64url');
 
 /** Reasons for a 401 (OpTok problems). */
 export type OpTokFailureReason =
@@ -83,7 +109,10 @@ export type OpTokFailureReason =
   | 'not_yet_valid'
   | 'missing_exp'
   | 'bad_subject'
-  | 'invalid_claims';
+  | 'invalid_claims'
+  | 'duplicate_key'
+  | 'lifetime_too_long'
+  | 'missing_tenant';
 
 /** Reasons for a 403 (authenticated but not allowed). */
 export type ForbiddenReason =
@@ -101,7 +130,11 @@ export type ForbiddenReason =
   | 'poe_missing_exp'
   | 'poe_invalid_claims'
   | 'poe_subject_mismatch'
-  | 'poe_tenant_mismatch';
+  | 'poe_tenant_mismatch'
+  | 'poe_duplicate_key'
+  | 'poe_lifetime_too_long'
+  | 'poe_unbound'
+  | 'poe_binding_mismatch';
 
 export type AuthFailureReason = OpTokFailureReason | ForbiddenReason | 'key_source_unavailable';
 
@@ -118,7 +151,19 @@ const MAX_MULTI_KEY_TRIES = 8;
 /** Least recently used cache entries looked at for an expired one when the cache is full. */
 const EVICTION_SCAN = 8;
 
-type VerifyFailure = 'malformed' | 'alg_not_allowed' | 'unknown_key' | 'bad_signature' | 'bad_issuer' | 'bad_audience' | 'expired' | 'not_yet_valid' | 'missing_exp' | 'invalid_claims';
+type VerifyFailure =
+  | 'malformed'
+  | 'alg_not_allowed'
+  | 'unknown_key'
+  | 'bad_signature'
+  | 'bad_issuer'
+  | 'bad_audience'
+  | 'expired'
+  | 'not_yet_valid'
+  | 'missing_exp'
+  | 'invalid_claims'
+  | 'duplicate_key'
+  | 'lifetime_too_long';
 
 const OPTOK_REASON: Record<VerifyFailure, OpTokFailureReason> = {
   malformed: 'malformed_token',
@@ -131,6 +176,8 @@ const OPTOK_REASON: Record<VerifyFailure, OpTokFailureReason> = {
   not_yet_valid: 'not_yet_valid',
   missing_exp: 'missing_exp',
   invalid_claims: 'invalid_claims',
+  duplicate_key: 'duplicate_key',
+  lifetime_too_long: 'lifetime_too_long',
 };
 
 const POE_REASON: Record<VerifyFailure, ForbiddenReason> = {
@@ -144,6 +191,8 @@ const POE_REASON: Record<VerifyFailure, ForbiddenReason> = {
   not_yet_valid: 'poe_not_yet_valid',
   missing_exp: 'poe_missing_exp',
   invalid_claims: 'poe_invalid_claims',
+  duplicate_key: 'poe_duplicate_key',
+  lifetime_too_long: 'poe_lifetime_too_long',
 };
 
 const MESSAGES: Record<AuthFailureReason, string> = {
@@ -161,6 +210,9 @@ const MESSAGES: Record<AuthFailureReason, string> = {
   missing_exp: 'token has no expiry',
   bad_subject: 'token subject missing or invalid',
   invalid_claims: 'token claims invalid',
+  duplicate_key: 'token header or claims repeat a member name',
+  lifetime_too_long: 'token lifetime exceeds the maximum the service accepts',
+  missing_tenant: 'token has no tenant claim',
   missing_scope: 'token lacks the required scope',
   missing_poe: 'missing proof of entitlement',
   poe_too_large: 'proof of entitlement too large',
@@ -176,6 +228,10 @@ const MESSAGES: Record<AuthFailureReason, string> = {
   poe_invalid_claims: 'proof of entitlement claims invalid',
   poe_subject_mismatch: 'proof of entitlement is for another subject',
   poe_tenant_mismatch: 'proof of entitlement is for another tenant',
+  poe_duplicate_key: 'proof of entitlement header or claims repeat a member name',
+  poe_lifetime_too_long: 'proof of entitlement lifetime exceeds the maximum the service accepts',
+  poe_unbound: 'proof of entitlement is not bound to the bearer token (no "ath" claim)',
+  poe_binding_mismatch: 'proof of entitlement is bound to another bearer token',
   key_source_unavailable: 'token verification keys unavailable',
 };
 
@@ -196,6 +252,11 @@ export function createAuthenticator(opts: AuthenticatorOptions): Authenticator {
     if (typeof v !== 'string' || v.length === 0) throw new ConfigError(`${what} must be a non-empty string`);
   }
   const now = opts.now ?? Date.now;
+  const maxLifetime = opts.maxLifetimeSeconds ?? DEFAULT_MAX_TOKEN_LIFETIME_SECONDS;
+  if (!Number.isInteger(maxLifetime) || maxLifetime < MAX_TOKEN_LIFETIME_BOUNDS.min || maxLifetime > MAX_TOKEN_LIFETIME_BOUNDS.max) {
+    throw new ConfigError(`maximum token lifetime must be an integer from ${MAX_TOKEN_LIFETIME_BOUNDS.min} to ${MAX_TOKEN_LIFETIME_BOUNDS.max} seconds`);
+  }
+  const limits: TokenLimits = { skew, maxLifetime, now };
 
   // When full, an expired pair among the 8 least recently used goes first, else the least recently used.
   const cache = cacheSize > 0 ? new Lru<string, Caller>({ capacity: cacheSize, scan: EVICTION_SCAN, stale: (caller) => caller.expiresAt <= now() }) : undefined;
@@ -211,14 +272,14 @@ export function createAuthenticator(opts: AuthenticatorOptions): Authenticator {
 
   async function verifyOpTok(token: string): Promise<JWTPayload> {
     const options: JWTVerifyOptions = { ...baseOptions(), issuer: opts.opTok.issuer, audience: opts.opTok.audience };
-    const r = await verifyJwt(token, opts.opTok.keys, options, skew, now);
+    const r = await verifyJwt(token, opts.opTok.keys, options, limits);
     if (typeof r === 'string') throw unauthenticated(OPTOK_REASON[r]);
     return r;
   }
 
   async function verifyPoe(token: string): Promise<JWTPayload> {
     const options: JWTVerifyOptions = { ...baseOptions(), issuer: opts.poe.issuer, ...(opts.poe.audience !== undefined ? { audience: opts.poe.audience } : {}) };
-    const r = await verifyJwt(token, opts.poe.keys, options, skew, now);
+    const r = await verifyJwt(token, opts.poe.keys, options, limits);
     if (typeof r === 'string') throw forbidden(POE_REASON[r]);
     return r;
   }
@@ -248,12 +309,15 @@ export function createAuthenticator(opts: AuthenticatorOptions): Authenticator {
 
       const op = await verifyOpTok(opTok);
       const subject = op.sub;
-      if (typeof subject !== 'string' || !SUBJECT_PATTERN.test(subject)) throw unauthenticated('bad_subject');
+      // The subject is shown to people (ceremony actors, audit): plain text only.
+      if (typeof subject !== 'string' || !SUBJECT_PATTERN.test(subject) || !isPlainText(subject)) throw unauthenticated('bad_subject');
       const scopes = scopesOf(op);
       if (scopes === undefined) throw unauthenticated('invalid_claims');
       const opTenant = (op as { tenant?: unknown }).tenant;
       if (opTenant !== undefined && (typeof opTenant !== 'string' || !TENANT_PATTERN.test(opTenant))) throw unauthenticated('invalid_claims');
       if (!scopes.has(input.requiredScope)) throw forbidden('missing_scope', { requiredScope: input.requiredScope });
+      // The tenant is the OpTok's, never the PoE's alone.
+      if (typeof opTenant !== 'string') throw unauthenticated('missing_tenant');
 
       if (poe === undefined || poe.length === 0) throw forbidden('missing_poe');
       if (poe.length > MAX_TOKEN_HEADER_BYTES) throw forbidden('poe_too_large');
@@ -264,7 +328,10 @@ export function createAuthenticator(opts: AuthenticatorOptions): Authenticator {
         throw forbidden('poe_invalid_claims');
       }
       if (ent.sub !== subject) throw forbidden('poe_subject_mismatch');
-      if (opTenant !== undefined && opTenant !== tenant) throw forbidden('poe_tenant_mismatch');
+      const binding = (ent as Record<string, unknown>)[POE_BINDING_CLAIM];
+      if (typeof binding !== 'string' || binding.length === 0) throw forbidden('poe_unbound');
+      if (!sameText(binding, opTokBinding(opTok))) throw forbidden('poe_binding_mismatch');
+      if (opTenant !== tenant) throw forbidden('poe_tenant_mismatch');
 
       // exp is required by both verifications, so both are numbers here.
       const expiresAt = Math.min(op.exp as number, ent.exp as number) * 1000;
@@ -307,11 +374,40 @@ function scopesOf(payload: JWTPayload): Set<string> | undefined {
   return out;
 }
 
+interface TokenLimits {
+  readonly skew: number;
+  readonly maxLifetime: number;
+  readonly now: () => number;
+}
+
+/** Constant-time comparison of two short ASCII strings. */
+function sameText(a: string, b: string): boolean {
+  const x = Buffer.from(a, 'utf8');
+  const y = Buffer.from(b, 'utf8');
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/**
+ * Header and claims of a compact JWS read strictly (one UTF-8 JSON text each, no duplicate member
+ * names at any depth): jose reads them with JSON.parse, where a second `scope` silently wins.
+ */
+function strictSegments(token: string): VerifyFailure | undefined {
+  const [header, claims] = token.split('.');
+  for (const segment of [header, claims]) {
+    const r = readStrictJson(Buffer.from(segment ?? '', 'base64url'));
+    if (!r.ok) return r.reason === 'duplicate_key' ? 'duplicate_key' : 'malformed';
+  }
+  return undefined;
+}
+
 /**
  * jwtVerify with the ledger's failure taxonomy. Returns the payload, or a VerifyFailure for any
  * problem with the token; rethrows LedgerError (key source unavailable) and non-JOSE errors.
  */
-async function verifyJwt(token: string, keys: KeySource, options: JWTVerifyOptions, skew: number, now: () => number): Promise<JWTPayload | VerifyFailure> {
+async function verifyJwt(token: string, keys: KeySource, options: JWTVerifyOptions, limits: TokenLimits): Promise<JWTPayload | VerifyFailure> {
+  const { skew, maxLifetime, now } = limits;
+  const strict = strictSegments(token);
+  if (strict !== undefined) return strict;
   let payload: JWTPayload;
   try {
     payload = (await verifyAnyKey(token, keys, options)).payload;
@@ -319,7 +415,11 @@ async function verifyJwt(token: string, keys: KeySource, options: JWTVerifyOptio
     return classify(e);
   }
   // jose checks iat only with maxTokenAge; a token issued in the future (beyond skew) is not yet valid.
-  if (payload.iat !== undefined && payload.iat > Math.floor(now() / 1000) + skew) return 'not_yet_valid';
+  const nowSeconds = Math.floor(now() / 1000);
+  if (payload.iat !== undefined && payload.iat > nowSeconds + skew) return 'not_yet_valid';
+  // jose has checked that exp (required) and iat (when present) are numbers.
+  const exp = payload.exp as number;
+  if (payload.iat !== undefined ? exp - payload.iat > maxLifetime : exp - nowSeconds > maxLifetime + skew) return 'lifetime_too_long';
   return payload;
 }
 

@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { calculateJwkThumbprint, importPKCS8, SignJWT, type CryptoKey, type JSONWebKeySet, type JWK } from 'jose';
 import { ConfigError } from '../../../errors.ts';
 import type { AuthenticatorOptions } from './authenticator.ts';
-import { SCANNER_IMAGE_CLAIM, TENANT_PATTERN } from './authenticator.ts';
+import { opTokBinding, POE_BINDING_CLAIM, SCANNER_IMAGE_CLAIM, TENANT_PATTERN } from './authenticator.ts';
 import { parsePinnedImage } from '../../../oci/reference.ts';
 import { keySourceFromJwks, type KeySource } from './jwks.ts';
 
@@ -156,7 +156,8 @@ function makeIssuer(dir: string, opTok: LoadedKey, poe: LoadedKey, opTokJwks: JS
         .setExpirationTime(exp)
         .setJti(randomUUID())
         .sign(opTok.privateKey);
-      const poeJwt = await new SignJWT({ tenant, plan })
+      // Bound to this OpTok (authenticator.ts): a PoE cannot be replayed with another OpTok of the same subject.
+      const poeJwt = await new SignJWT({ tenant, plan, [POE_BINDING_CLAIM]: opTokBinding(opTokJwt) })
         .setProtectedHeader({ alg: 'EdDSA', kid: poe.kid, typ: 'JWT' })
         .setIssuer(DEV_POE_ISSUER)
         .setSubject(subject)
